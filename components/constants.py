@@ -1,0 +1,32 @@
+"""Names shared by the plugin's components, channels and actions.
+
+One place for the keys that travel on a Rasa ``Message`` and in the parse output, so a component,
+a channel and an action never disagree on a spelling.
+"""
+
+# Message metadata key under which channels put attachment references (never blobs).
+ATTACHMENTS = "attachments"
+
+# Internal Message key (not in the parse output): resolved media, a list of ``components.media.Attachment``.
+MEDIA = "media"
+
+# Internal Message key (not in the parse output): the message's audio decoded to 16 kHz mono, a list of
+# ``components.audio.loading.DecodedAudio`` set by SpeechTranscriber so SpeechFeaturizer decodes nothing twice.
+DECODED_AUDIO = "decoded_audio"
+
+# Parse-output keys (set with ``add_to_output=True``).
+ATTACHMENT_ERRORS = "attachment_errors"  # [{"source", "code", "message"}]
+MEDIA_REFERENCES = "media_references"  # [{"type", "sha256", "source"}] what was understood
+IMAGE_TAGS = "image_tags"  # [{"label", "score"}] per image, top-k ImageNet labels
+IMAGE_TEXT = "image_text"  # OCR text read from images (screenshots, receipts)
+TRANSCRIPT = "transcript"  # {"text", "language", "confidence", "duration"}
+SENTIMENT = "sentiment"  # {"label", "confidence", "scores"}
+EXPLANATION = "explanation"  # {"modality_weights": {...}}
+
+# Sentiment labels, in the order the classifier's head uses them.
+SENTIMENT_LABELS = ("negative", "neutral", "positive")
+
+# Default feature origins (the ``alias`` of each featurizer in config.yml).
+TEXT_FEATURES = "sentence_embedding"
+IMAGE_FEATURES = "image_features"
+SPEECH_FEATURES = "speech_features"

