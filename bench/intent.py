@@ -1,0 +1,167 @@
+"""Intent accuracy benchmark: Rasa's stock DIET pipeline vs our featurizer + fusion classifier.
+
+Both systems are trained with ``rasa train nlu`` on the dataset's official train split and parsed
+message by message through Rasa's own processor, in the same run, on the same machine.
+
+    python bench/intent.py --dataset banking77 --data-dir ../shared/data --json bench/reports/banking77.json
+"""
+
+import argparse
+import json
+import logging
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.datasets import OOS, banking77, clinc150, sample  # noqa: E402
+from components.evaluation.runner import (  # noqa: E402
+    Example,
+    ModelParser,
+    Parsed,
+    percentiles,
+    train_nlu_model,
+    write_nlu_yaml,
+)
+
+SYSTEMS = {"stock_diet": ROOT / "bench/configs/stock_diet.yml", "fusion": ROOT / "bench/configs/fusion.yml"}
+
+
+def macro_f1(truth: Sequence[str], predicted: Sequence[str]) -> float:
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(truth, predicted, average="macro", zero_division=0))
+
+
+def choose_threshold(parsed: List[Parsed], truth: List[str]) -> float:
+    """Confidence threshold that maximises the mean of in-scope accuracy and OOS recall."""
+    best_t, best_score = 0.0, -1.0
+    for t in np.linspace(0.0, 0.99, 100):
+        in_scope, oos = _scores(parsed, truth, float(t))
+        score = (in_scope + oos) / 2
+        if score > best_score:
+            best_t, best_score = float(t), score
+    return best_t
+
+
+def _scores(parsed: List[Parsed], truth: List[str], threshold: float):
+    predictions = [OOS if (p.intent == OOS or p.confidence < threshold) else p.intent for p in parsed]
+    in_scope = [p == t for p, t in zip(predictions, truth) if t != OOS]
+    oos = [p == OOS for p, t in zip(predictions, truth) if t == OOS]
+    return float(np.mean(in_scope)) if in_scope else 0.0, float(np.mean(oos)) if oos else 0.0
+
+
+def run_system(name: str, config: Path, train_yaml: Path, splits: Dict[str, List[Example]], work: Path, diet_epochs: int) -> Dict:
+    cfg = yaml.safe_load(config.read_text())
+    epochs = None
+    for component in cfg["pipeline"]:
+        if component["name"] == "DIETClassifier":
+            component["epochs"] = epochs = diet_epochs
+    config_path = work / f"{name}.yml"
+    config_path.write_text(yaml.safe_dump(cfg))
+    print(f"[{name}] training on {sum(1 for _ in splits['train'])} examples ...", flush=True)
+    started = time.perf_counter()
+    model = train_nlu_model(config_path, train_yaml, work / "models", name)
+    train_seconds = time.perf_counter() - started
+    parser = ModelParser(model)
+    result: Dict = {"config": cfg["pipeline"], "train_seconds": round(train_seconds, 1)}
+    if epochs is not None:
+        result["diet_epochs"] = epochs
+    test = splits["test"]
+    print(f"[{name}] trained in {train_seconds:.0f} s; parsing {len(test)} test messages ...", flush=True)
+    parsed = parser.parse_all(test)
+    truth = [e.intent for e in test]
+    predicted = [p.intent or "" for p in parsed]
+    result["accuracy"] = round(float(np.mean([p == t for p, t in zip(predicted, truth)])), 4)
+    result["macro_f1"] = round(macro_f1(truth, predicted), 4)
+    result["predict_latency"] = percentiles([p.seconds for p in parsed])
+    if "val" in splits:
+        val = splits["val"]
+        val_parsed = parser.parse_all(val)
+        threshold = choose_threshold(val_parsed, [e.intent for e in val])
+        in_scope, oos = _scores(parsed, truth, threshold)
+        raw_in, raw_oos = _scores(parsed, truth, 0.0)
+        result.update(
+            {
+                "threshold": round(threshold, 2),
+                "in_scope_accuracy": round(in_scope, 4),
+                "oos_recall": round(oos, 4),
+                "in_scope_accuracy_no_threshold": round(raw_in, 4),
+                "oos_recall_no_threshold": round(raw_oos, 4),
+            }
+        )
+    parser.close()
+    return result
+
+
+def main(argv: List[str] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=["banking77", "clinc150"], required=True)
+    parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--json", type=Path, required=True, help="where to write the JSON report")
+    parser.add_argument("--systems", default="stock_diet,fusion", help="comma-separated: " + ",".join(SYSTEMS))
+    parser.add_argument("--diet-epochs", type=int, default=12, help="DIET epochs (stock DIET needs ~2 min/epoch on Banking77 here)")
+    parser.add_argument("--fraction", type=float, default=1.0, help="stratified fraction of train/test to use (quick runs)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    if args.dataset == "banking77":
+        raw = banking77(args.data_dir)
+        splits = {"train": sample(raw["train"], args.fraction), "test": sample(raw["test"], args.fraction)}
+    else:
+        raw = clinc150(args.data_dir)
+        splits = {
+            "train": sample(raw["train"], args.fraction) + raw["oos_train"],
+            "val": sample(raw["val"], args.fraction) + raw["oos_val"],
+            "test": sample(raw["test"], args.fraction) + raw["oos_test"],
+        }
+
+    report: Dict = {
+        "dataset": args.dataset,
+        "fraction": args.fraction,
+        "train_examples": len(splits["train"]),
+        "test_examples": len(splits["test"]),
+        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        "systems": {},
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-intent-") as tmp:
+        work = Path(tmp)
+        train_yaml = write_nlu_yaml(splits["train"], work / "train.yml")
+        for name in args.systems.split(","):
+            report["systems"][name] = run_system(name, SYSTEMS[name], train_yaml, splits, work, args.diet_epochs)
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=2))
+
+    print_table(report)
+    return 0
+
+
+def print_table(report: Dict) -> None:
+    clinc = report["dataset"] == "clinc150"
+    head = f"{'system':<12} {'accuracy':>9} {'macro-F1':>9} {'train s':>8} {'p50 ms':>7} {'p95 ms':>7}"
+    if clinc:
+        head += f" {'in-scope':>9} {'OOS rec':>8} {'thresh':>6}"
+    print(f"\n{report['dataset']} (train {report['train_examples']}, test {report['test_examples']})")
+    print(head)
+    for name, r in report["systems"].items():
+        line = (
+            f"{name:<12} {r['accuracy']*100:>8.2f}% {r['macro_f1']*100:>8.2f}% {r['train_seconds']:>8.0f} "
+            f"{r['predict_latency']['p50_ms']:>7.1f} {r['predict_latency']['p95_ms']:>7.1f}"
+        )
+        if clinc:
+            line += f" {r['in_scope_accuracy']*100:>8.2f}% {r['oos_recall']*100:>7.2f}% {r['threshold']:>6.2f}"
+        if "diet_epochs" in r:
+            line += f"  (DIET {r['diet_epochs']} epochs)"
+        print(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Training and evaluating Rasa NLU pipelines on labelled data (used by the eval command and bench/)."""

@@ -1,0 +1,1 @@
+"""The multimodal fusion model: feature gathering, the torch network, training and persistence."""

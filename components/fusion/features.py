@@ -1,0 +1,123 @@
+"""Gathers one vector per modality from the features Rasa's featurizers put on messages.
+
+A modality counts as present when its vector is not all zeros: this plugin's featurizers emit zeros
+(presence flag included) when a message has no image, audio or text, and Rasa's sparse count
+features are empty for an empty text. A missing modality is masked, never fed in as zeros.
+"""
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import scipy.sparse
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+LEXICAL = "lexical"
+
+
+@dataclass
+class ModalitySpec:
+    """A modality: its name, the feature origins it reads and their widths (learned at training)."""
+
+    name: str
+    origins: List[str]
+    widths: List[int] = field(default_factory=list)
+    sparse: bool = False
+
+    @property
+    def width(self) -> int:
+        return int(sum(self.widths))
+
+    def as_dict(self) -> Dict:
+        return {"name": self.name, "origins": self.origins, "widths": self.widths, "sparse": self.sparse}
+
+
+@dataclass
+class FeatureMatrix:
+    """Per-modality inputs for a batch of messages."""
+
+    values: List[object]  # np.ndarray (N, d) for dense, scipy CSR (N, d) for sparse
+    present: np.ndarray  # bool (N, M)
+
+    def rows(self, index: np.ndarray) -> "FeatureMatrix":
+        return FeatureMatrix([v[index] for v in self.values], self.present[index])
+
+
+def _dense_sentence(message: Message, origin: str) -> Optional[np.ndarray]:
+    _, sentence = message.get_dense_features(TEXT, [origin])
+    if sentence is None:
+        return None
+    return np.asarray(sentence.features, dtype=np.float32).reshape(-1)
+
+
+def _sparse_sentence(message: Message, origins: List[str]) -> Optional[scipy.sparse.csr_matrix]:
+    _, sentence = message.get_sparse_features(TEXT, origins)
+    if sentence is None:
+        return None
+    return scipy.sparse.csr_matrix(sentence.features, dtype=np.float32)
+
+
+def discover_widths(specs: Sequence[ModalitySpec], messages: Sequence[Message]) -> List[ModalitySpec]:
+    """Fixes each origin's width from the training data; drops modalities no featurizer provides."""
+    found: List[ModalitySpec] = []
+    for spec in specs:
+        if spec.sparse:
+            for message in messages:
+                matrix = _sparse_sentence(message, spec.origins)
+                if matrix is not None:
+                    found.append(ModalitySpec(spec.name, spec.origins, [matrix.shape[1]], True))
+                    break
+            continue
+        widths: Dict[str, int] = {}
+        for message in messages:
+            for origin in spec.origins:
+                if origin not in widths:
+                    vector = _dense_sentence(message, origin)
+                    if vector is not None:
+                        widths[origin] = vector.shape[0]
+            if len(widths) == len(spec.origins):
+                break
+        origins = [o for o in spec.origins if o in widths]
+        if origins:
+            found.append(ModalitySpec(spec.name, origins, [widths[o] for o in origins], False))
+    return found
+
+
+def gather(specs: Sequence[ModalitySpec], messages: Sequence[Message]) -> FeatureMatrix:
+    """Builds the model inputs; a missing or flagged-absent modality is marked not present."""
+    n = len(messages)
+    present = np.zeros((n, len(specs)), dtype=bool)
+    values: List[object] = []
+    for m_index, spec in enumerate(specs):
+        if spec.sparse:
+            rows = []
+            for i, message in enumerate(messages):
+                matrix = _sparse_sentence(message, spec.origins)
+                if matrix is None or matrix.shape[1] != spec.width:
+                    matrix = scipy.sparse.csr_matrix((1, spec.width), dtype=np.float32)
+                rows.append(matrix)
+                present[i, m_index] = matrix.nnz > 0
+            stacked = scipy.sparse.vstack(rows, format="csr") if rows else scipy.sparse.csr_matrix((0, spec.width))
+            values.append(_normalise_counts(stacked))
+            continue
+        block = np.zeros((n, spec.width), dtype=np.float32)
+        for i, message in enumerate(messages):
+            offset = 0
+            for origin, width in zip(spec.origins, spec.widths):
+                vector = _dense_sentence(message, origin)
+                if vector is not None and vector.shape[0] == width and np.any(vector):
+                    block[i, offset : offset + width] = vector
+                    present[i, m_index] = True
+                offset += width
+        values.append(block)
+    return FeatureMatrix(values, present)
+
+
+def _normalise_counts(matrix: scipy.sparse.csr_matrix) -> scipy.sparse.csr_matrix:
+    """log(1 + count), then unit length per row: long and short messages weigh the same."""
+    matrix = matrix.astype(np.float32).tocsr(copy=True)
+    matrix.data = np.log1p(np.abs(matrix.data))
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1))).reshape(-1)
+    norms[norms == 0] = 1.0
+    return scipy.sparse.diags(1.0 / norms).dot(matrix).tocsr()

@@ -1,0 +1,320 @@
+"""Intent and customer sentiment from everything the customer sent (text, photo, voice).
+
+A trainable Rasa 3.6 intent classifier. It reads one vector per modality from the featurizers'
+origins, fuses them with self-attention (missing modalities masked) and sets ``intent``,
+``intent_ranking``, ``sentiment`` (also as a ``sentiment`` entity, so slots and rules can react) and
+``explanation`` (how much each modality contributed). Weights persist as safetensors plus JSON.
+"""
+
+import json
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+import numpy as np
+import torch
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.exceptions import InvalidConfigException
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    ENTITY_ATTRIBUTE_CONFIDENCE,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
+    EXTRACTOR,
+    INTENT,
+    INTENT_RANKING_KEY,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from safetensors.torch import load_file, save_file
+
+from components.constants import (
+    EXPLANATION,
+    IMAGE_FEATURES,
+    SENTIMENT,
+    SENTIMENT_LABELS,
+    SPEECH_FEATURES,
+    TEXT_FEATURES,
+)
+from components.fusion.features import LEXICAL, ModalitySpec, discover_widths, gather
+from components.fusion.model import FusionNet
+from components.fusion.training import IGNORE, to_tensors, train_model
+from components.message_metadata import message_metadata
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "fusion.safetensors"
+META_FILE = "fusion.json"
+FUSION_MODES = ("attention", "concat")
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
+    """Predicts intent and sentiment from text, image and speech features."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """Config keys and their defaults (the README's component table mirrors this)."""
+        return {
+            # Modality name -> dense feature origins (featurizer aliases) it is built from.
+            "modalities": {
+                "text": [TEXT_FEATURES],
+                "image": [IMAGE_FEATURES],
+                "speech": [SPEECH_FEATURES],
+            },
+            # Sparse featurizer origins (e.g. CountVectorsFeaturizer aliases) fused as one
+            # extra "lexical" token; [] = none.
+            "sparse_origins": [],
+            # "attention" (self-attention over modality tokens) or "concat" (the MLP baseline).
+            "fusion": "attention",
+            "hidden_size": 256,
+            "num_layers": 1,
+            "num_heads": 4,
+            "dropout": 0.2,
+            # Probability of hiding each present modality per training example, so every
+            # modality alone still works.
+            "modality_dropout": 0.2,
+            "epochs": 60,
+            "batch_size": 64,
+            "learning_rate": 1e-3,
+            "weight_decay": 0.01,
+            "label_smoothing": 0.1,
+            # Inverse-frequency weights for intents and sentiment classes.
+            "class_balanced": True,
+            # Weight of the sentiment loss next to the intent loss.
+            "sentiment_loss_weight": 0.5,
+            # Stratified hold-out for early stopping; 0 trains for exactly `epochs`.
+            "validation_fraction": 0.1,
+            # Epochs without validation improvement before stopping.
+            "patience": 6,
+            "random_seed": 42,
+            # Intents listed in intent_ranking; 0 = all.
+            "ranking_length": 10,
+            # Also emit the sentiment as an entity named "sentiment" (fills a `sentiment` slot).
+            "emit_sentiment_entity": True,
+            # Metadata key in nlu.yml (per intent or per example) holding the sentiment label.
+            "sentiment_key": SENTIMENT,
+            # torch CPU threads for training and inference.
+            "num_threads": 2,
+        }
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        model: Optional[FusionNet] = None,
+        meta: Optional[Dict[Text, Any]] = None,
+    ) -> None:
+        self._config = config
+        self._model_storage = model_storage
+        self._resource = resource
+        self._model = model
+        self._meta = meta or {}
+        torch.set_num_threads(int(config["num_threads"]))
+
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        """Rejects settings that cannot work, naming the key."""
+        if config["fusion"] not in FUSION_MODES:
+            raise InvalidConfigException(
+                f"MultimodalFusionClassifier: 'fusion' must be one of {FUSION_MODES}, got {config['fusion']!r}."
+            )
+        modalities = config["modalities"]
+        if not isinstance(modalities, dict) or not all(
+            isinstance(v, list) and v and all(isinstance(o, str) for o in v) for v in modalities.values()
+        ):
+            raise InvalidConfigException(
+                "MultimodalFusionClassifier: 'modalities' must map a modality name to a non-empty "
+                f"list of featurizer aliases, got {modalities!r}."
+            )
+        if LEXICAL in modalities:
+            raise InvalidConfigException(
+                f"MultimodalFusionClassifier: '{LEXICAL}' is reserved for 'sparse_origins'."
+            )
+        if config["hidden_size"] % config["num_heads"]:
+            raise InvalidConfigException(
+                "MultimodalFusionClassifier: 'hidden_size' must be divisible by 'num_heads' "
+                f"({config['hidden_size']} % {config['num_heads']} != 0)."
+            )
+        for key in ("epochs", "batch_size", "hidden_size", "num_layers", "num_heads", "num_threads"):
+            if not isinstance(config[key], int) or config[key] < 1:
+                raise InvalidConfigException(
+                    f"MultimodalFusionClassifier: '{key}' must be a positive integer, got {config[key]!r}."
+                )
+        for key in ("dropout", "modality_dropout", "validation_fraction", "label_smoothing"):
+            if not 0 <= float(config[key]) < 1:
+                raise InvalidConfigException(
+                    f"MultimodalFusionClassifier: '{key}' must be in [0, 1), got {config[key]!r}."
+                )
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> GraphComponent:
+        """Creates an untrained classifier."""
+        cls.validate_config(config)
+        return cls(config, model_storage, resource)
+
+    def _specs(self) -> List[ModalitySpec]:
+        specs = [ModalitySpec(name, list(origins)) for name, origins in self._config["modalities"].items()]
+        if self._config["sparse_origins"]:
+            specs.append(ModalitySpec(LEXICAL, list(self._config["sparse_origins"]), sparse=True))
+        return specs
+
+    def _sentiment_label(self, message: Message) -> int:
+        label = message_metadata(message).get(self._config["sentiment_key"])
+        if label is None:
+            return IGNORE
+        if label not in SENTIMENT_LABELS:
+            raise InvalidConfigException(
+                f"Training example '{message.get(TEXT)}' has sentiment {label!r}; "
+                f"use one of {list(SENTIMENT_LABELS)}."
+            )
+        return SENTIMENT_LABELS.index(label)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Trains on the intent examples and persists the result."""
+        examples = [e for e in training_data.intent_examples if e.get(INTENT)]
+        if not examples:
+            logger.warning("MultimodalFusionClassifier: no intent examples; nothing to train.")
+            return self._resource
+        specs = discover_widths(self._specs(), examples)
+        if not specs:
+            raise InvalidConfigException(
+                "MultimodalFusionClassifier found none of the configured features "
+                f"{self._config['modalities']} / sparse {self._config['sparse_origins']} on the "
+                "training examples. Put the featurizers (with these aliases) before it in the pipeline."
+            )
+        intents = sorted({e.get(INTENT) for e in examples})
+        y_intent = np.array([intents.index(e.get(INTENT)) for e in examples], dtype=np.int64)
+        y_sentiment = np.array([self._sentiment_label(e) for e in examples], dtype=np.int64)
+        features = gather(specs, examples)
+
+        model = self._build(specs, len(intents))
+        report = train_model(model, features, y_intent, y_sentiment, self._config)
+        logger.info("MultimodalFusionClassifier trained: %s", report.as_dict())
+        self._model = model
+        self._meta = {
+            "intents": intents,
+            "sentiment_labels": list(SENTIMENT_LABELS),
+            "sentiment_trained": bool((y_sentiment != IGNORE).any()),
+            "modalities": [spec.as_dict() for spec in specs],
+            "training": report.as_dict(),
+        }
+        self.persist()
+        return self._resource
+
+    def _build(self, specs: List[ModalitySpec], n_intents: int) -> FusionNet:
+        torch.manual_seed(int(self._config["random_seed"]))
+        return FusionNet(
+            [spec.width for spec in specs],
+            n_intents,
+            len(SENTIMENT_LABELS),
+            hidden=self._config["hidden_size"],
+            layers=self._config["num_layers"],
+            heads=self._config["num_heads"],
+            dropout=float(self._config["dropout"]),
+            mode=self._config["fusion"],
+        )
+
+    def persist(self) -> None:
+        """Saves weights as safetensors and everything else as JSON (no pickle)."""
+        if self._model is None:
+            return
+        with self._model_storage.write_to(self._resource) as directory:
+            save_file({k: v.contiguous() for k, v in self._model.state_dict().items()}, str(directory / WEIGHTS_FILE))
+            (directory / META_FILE).write_text(json.dumps(self._meta, indent=2))
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> GraphComponent:
+        """Restores a trained classifier; an untrained one when nothing was saved."""
+        try:
+            with model_storage.read_from(resource) as directory:
+                meta = json.loads((directory / META_FILE).read_text())
+                state = load_file(str(directory / WEIGHTS_FILE))
+        except (ValueError, FileNotFoundError):
+            logger.debug("MultimodalFusionClassifier: nothing persisted for %s", resource.name)
+            return cls.create(config, model_storage, resource, execution_context)
+        component = cls(config, model_storage, resource, meta=meta)
+        specs = [ModalitySpec(**spec) for spec in meta["modalities"]]
+        model = component._build(specs, len(meta["intents"]))
+        model.load_state_dict(state)
+        model.eval()
+        component._model = model
+        return component
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Sets intent, intent_ranking, sentiment and explanation on each message."""
+        if self._model is None or not messages:
+            return messages
+        specs = [ModalitySpec(**spec) for spec in self._meta["modalities"]]
+        features = gather(specs, messages)
+        inputs, present = to_tensors(features)
+        with torch.inference_mode():
+            intent_logits, sentiment_logits, weights = self._model(inputs, present)
+            intent_probs = torch.softmax(intent_logits, dim=-1).numpy()
+            sentiment_probs = torch.softmax(sentiment_logits, dim=-1).numpy()
+            weights = weights.numpy()
+        for i, message in enumerate(messages):
+            if not present[i].any():
+                continue  # nothing to classify (no text, image or audio features)
+            self._set_intent(message, intent_probs[i])
+            if self._meta.get("sentiment_trained"):
+                self._set_sentiment(message, sentiment_probs[i])
+            message.set(
+                EXPLANATION,
+                {"modality_weights": {s.name: round(float(w), 4) for s, w in zip(specs, weights[i]) if present[i][specs.index(s)]}},
+                add_to_output=True,
+            )
+        return messages
+
+    def _set_intent(self, message: Message, probabilities: np.ndarray) -> None:
+        ranking = sorted(
+            ({"name": name, "confidence": float(p)} for name, p in zip(self._meta["intents"], probabilities)),
+            key=lambda entry: -entry["confidence"],
+        )
+        message.set(INTENT, ranking[0], add_to_output=True)
+        length = self._config["ranking_length"]
+        message.set(INTENT_RANKING_KEY, ranking[:length] if length > 0 else ranking, add_to_output=True)
+
+    def _set_sentiment(self, message: Message, probabilities: np.ndarray) -> None:
+        labels = self._meta["sentiment_labels"]
+        best = int(probabilities.argmax())
+        message.set(
+            SENTIMENT,
+            {
+                "label": labels[best],
+                "confidence": float(probabilities[best]),
+                "scores": {label: float(p) for label, p in zip(labels, probabilities)},
+            },
+            add_to_output=True,
+        )
+        if self._config["emit_sentiment_entity"]:
+            entity = {
+                ENTITY_ATTRIBUTE_TYPE: SENTIMENT,
+                ENTITY_ATTRIBUTE_VALUE: labels[best],
+                ENTITY_ATTRIBUTE_START: 0,
+                ENTITY_ATTRIBUTE_END: len(message.get(TEXT) or ""),
+                ENTITY_ATTRIBUTE_CONFIDENCE: float(probabilities[best]),
+                EXTRACTOR: self.__class__.__name__,
+            }
+            others = [e for e in message.get(ENTITIES, []) if e.get(ENTITY_ATTRIBUTE_TYPE) != SENTIMENT]
+            message.set(ENTITIES, others + [entity], add_to_output=True)
