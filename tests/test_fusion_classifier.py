@@ -1,0 +1,183 @@
+"""MultimodalFusionClassifier trained for real on features from real Rasa components."""
+
+import copy
+
+import numpy as np
+import pytest
+from rasa.nlu.classifiers.fallback_classifier import FallbackClassifier
+from rasa.nlu.featurizers.sparse_featurizer.count_vectors_featurizer import CountVectorsFeaturizer
+from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
+from rasa.shared.exceptions import InvalidConfigException
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+from components.constants import EXPLANATION, SENTIMENT, TEXT_FEATURES
+from components.fusion_classifier import MultimodalFusionClassifier
+from components.sentence_featurizer import SentenceEmbeddingFeaturizer
+from tests.nlu_pipeline import SHOP_EXAMPLES, examples, make_component
+
+FAST = {"epochs": 40, "validation_fraction": 0.0, "hidden_size": 64, "num_heads": 2}
+
+
+@pytest.fixture()
+def featurize(model_storage, resource, execution_context):
+    """Tokenizer + word counts (alias 'words') + sentence embeddings, trained on the examples."""
+    tokenizer = make_component(WhitespaceTokenizer, model_storage, resource, execution_context)
+    counts = make_component(CountVectorsFeaturizer, model_storage, resource, execution_context, {"alias": "words"})
+    sentences = make_component(SentenceEmbeddingFeaturizer, model_storage, resource, execution_context)
+    trained = {}
+
+    def run(data=None, texts=None):
+        if data is not None:
+            tokenizer.process_training_data(data)
+            if "counts" not in trained:
+                counts.train(data)
+                trained["counts"] = True
+            counts.process_training_data(data)
+            sentences.process_training_data(data)
+            return data
+        messages = [Message(data={TEXT: t}) for t in texts]
+        for component in (tokenizer, counts, sentences):
+            component.process(messages)
+        return messages
+
+    return run
+
+
+def train(model_storage, resource, execution_context, data, **config):
+    classifier = make_component(
+        MultimodalFusionClassifier, model_storage, resource, execution_context, {**FAST, **config}
+    )
+    classifier.train(data)
+    return classifier
+
+
+def probabilities(message):
+    return {entry["name"]: entry["confidence"] for entry in message.get(INTENT_RANKING_KEY)}
+
+
+def test_predicts_intent_sentiment_and_explanation_for_unseen_messages(
+    featurize, model_storage, resource, execution_context
+):
+    data = featurize(examples(SHOP_EXAMPLES))
+    classifier = train(model_storage, resource, execution_context, data, sparse_origins=["words"])
+    angry, thanks, broken = featurize(
+        texts=["where on earth is my parcel, this is a disgrace", "thank you very much", "my lamp came smashed"]
+    )
+    classifier.process([angry, thanks, broken])
+
+    assert angry.get(INTENT)["name"] == "order_status"
+    assert thanks.get(INTENT)["name"] == "thank"
+    assert broken.get(INTENT)["name"] == "damaged_item"
+    ranking = angry.get(INTENT_RANKING_KEY)
+    assert [r["confidence"] for r in ranking] == sorted((r["confidence"] for r in ranking), reverse=True)
+    assert ranking[0] == angry.get(INTENT)
+
+    assert angry.get(SENTIMENT)["label"] == "negative"
+    assert thanks.get(SENTIMENT)["label"] == "positive"
+    assert sum(thanks.get(SENTIMENT)["scores"].values()) == pytest.approx(1.0, abs=1e-5)
+    [entity] = [e for e in thanks.get(ENTITIES) if e["entity"] == SENTIMENT]
+    assert entity["value"] == "positive" and entity["extractor"] == "MultimodalFusionClassifier"
+
+    weights = angry.get(EXPLANATION)["modality_weights"]
+    assert set(weights) == {"text", "lexical"}  # image/speech not in this pipeline: not reported
+    assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
+    assert {"intent", "intent_ranking", SENTIMENT, EXPLANATION} <= angry.as_dict_nlu().keys() | set(angry.output_properties)
+
+
+def test_persist_and_load_restore_identical_predictions(featurize, model_storage, resource, execution_context):
+    data = featurize(examples(SHOP_EXAMPLES))
+    classifier = train(model_storage, resource, execution_context, data, sparse_origins=["words"])
+    loaded = MultimodalFusionClassifier.load(
+        classifier._config, model_storage, classifier._resource, execution_context("loaded")
+    )
+    texts = ["is my order on its way", "cheers", "box arrived crushed", "hello!"]
+    first, second = featurize(texts=texts), featurize(texts=texts)
+    classifier.process(first)
+    loaded.process(second)
+    for a, b in zip(first, second):
+        assert a.get(INTENT)["name"] == b.get(INTENT)["name"]
+        assert probabilities(a) == pytest.approx(probabilities(b), abs=1e-6)
+        assert a.get(SENTIMENT) == b.get(SENTIMENT)
+
+
+def test_training_is_seeded_and_deterministic(featurize, model_storage, resource, execution_context):
+    data = featurize(examples(SHOP_EXAMPLES))
+    runs = []
+    for _ in range(2):
+        classifier = train(model_storage, resource, execution_context, data, validation_fraction=0.2)
+        [message] = featurize(texts=["where is my package"])
+        classifier.process([message])
+        runs.append(probabilities(message))
+    assert runs[0] == pytest.approx(runs[1], abs=1e-6)
+
+
+def test_absent_modality_is_masked_not_zero_filled(featurize, model_storage, resource, execution_context):
+    """A modality whose featurizer emits all zeros answers exactly as if it were not there."""
+    data = featurize(examples(SHOP_EXAMPLES))
+    classifier = train(
+        model_storage, resource, execution_context, data,
+        modalities={"text": [TEXT_FEATURES], "image": ["image_features"]},
+    )
+    with_zeros, without = featurize(texts=["my order is late"]), featurize(texts=["my order is late"])
+    from rasa.shared.nlu.training_data.features import Features
+    from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE
+
+    with_zeros[0].add_features(Features(np.zeros((1, 1281), np.float32), FEATURE_TYPE_SENTENCE, TEXT, "image_features"))
+    classifier.process(with_zeros)
+    classifier.process(without)
+    assert probabilities(with_zeros[0]) == pytest.approx(probabilities(without[0]), abs=1e-6)
+    assert set(with_zeros[0].get(EXPLANATION)["modality_weights"]) == {"text"}
+
+
+def test_unlabelled_examples_are_masked_and_no_labels_means_no_sentiment(
+    featurize, model_storage, resource, execution_context
+):
+    rows = [(text, intent) for text, intent, _ in SHOP_EXAMPLES]
+    classifier = train(model_storage, resource, execution_context, featurize(examples(rows)))
+    [message] = featurize(texts=["thanks a million"])
+    classifier.process([message])
+    assert message.get(INTENT)["name"] == "thank"
+    assert message.get(SENTIMENT) is None
+    assert not [e for e in message.get(ENTITIES, []) if e["entity"] == SENTIMENT]
+
+
+def test_concat_baseline_trains_and_predicts(featurize, model_storage, resource, execution_context):
+    classifier = train(model_storage, resource, execution_context, featurize(examples(SHOP_EXAMPLES)), fusion="concat")
+    [message] = featurize(texts=["hello there"])
+    classifier.process([message])
+    assert message.get(INTENT)["name"] == "greet"
+
+
+def test_works_with_rasa_fallback_classifier(featurize, model_storage, resource, execution_context):
+    classifier = train(model_storage, resource, execution_context, featurize(examples(SHOP_EXAMPLES)))
+    fallback = make_component(FallbackClassifier, model_storage, resource, execution_context, {"threshold": 0.999})
+    [message] = featurize(texts=["purple elephants sing at midnight"])
+    classifier.process([message])
+    fallback.process([message])
+    assert message.get(INTENT)["name"] == "nlu_fallback"
+
+
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"fusion": "magic"}, "'fusion' must be one of"),
+        ({"hidden_size": 30, "num_heads": 4}, "divisible by 'num_heads'"),
+        ({"modalities": {"text": []}}, "non-empty list of featurizer aliases"),
+        ({"dropout": 1.5}, r"'dropout' must be in \[0, 1\)"),
+    ],
+)
+def test_bad_config_is_a_clear_error(config, match, model_storage, resource, execution_context):
+    with pytest.raises(InvalidConfigException, match=match):
+        make_component(MultimodalFusionClassifier, model_storage, resource, execution_context, config)
+
+
+def test_unknown_sentiment_label_names_the_example(featurize, model_storage, resource, execution_context):
+    rows = copy.deepcopy(SHOP_EXAMPLES) + [("meh", "greet", {"sentiment": "grumpy"})]
+    with pytest.raises(InvalidConfigException, match="'meh' has sentiment 'grumpy'"):
+        train(model_storage, resource, execution_context, featurize(examples(rows)))
+
+
+def test_missing_features_is_a_clear_error(model_storage, resource, execution_context):
+    with pytest.raises(InvalidConfigException, match="Put the featurizers"):
+        train(model_storage, resource, execution_context, examples(SHOP_EXAMPLES))
