@@ -16,7 +16,7 @@ DECODED_AUDIO = "decoded_audio"
 
 # Parse-output keys (set with ``add_to_output=True``).
 ATTACHMENT_ERRORS = "attachment_errors"  # [{"source", "code", "message"}]
-MEDIA_REFERENCES = "media_references"  # [{"type", "sha256", "source"}] what was understood
+MEDIA_REFERENCES = "media_references"  # [{"type", "sha256", "source", "mime"}] what was understood
 IMAGE_TAGS = "image_tags"  # [{"label", "score"}] per image, top-k ImageNet labels
 IMAGE_TEXT = "image_text"  # OCR text read from images (screenshots, receipts)
 TRANSCRIPT = "transcript"  # {"text", "language", "confidence", "duration"}

@@ -1,0 +1,222 @@
+"""AttachmentResolver: the first pipeline component, turning attachment references into media.
+
+For every message it reads references from metadata (``{"attachments": [...]}``) and from the
+text (markdown image or link, bare media path under a media root, media URL, data: URI), resolves
+them under a ``MediaPolicy`` and puts:
+- ``media`` (internal, not in the parse output): the list of ``components.media.Attachment``;
+- ``media_references`` (parse output): ``[{"type", "sha256", "source", "mime"}]``;
+- ``attachment_errors`` (parse output): ``[{"source", "code", "message"}]``, the message being
+  something the assistant can say to the customer.
+``process`` never raises for bad media: the customer's words still get understood.
+
+Registered as ``MESSAGE_FEATURIZER``: in Rasa 3.6's default recipe only tokenizer and featurizer
+types get a ``process_training_data`` node during training (and a predict node in the same
+place). It is not a ``Tokenizer`` or ``Featurizer`` subclass, so Rasa's one-tokenizer check and
+featurizer compatibility checks (both done by class, not by registered type) ignore it.
+
+Inline references and the text. At inference they are removed from the text and the text may end
+up empty (the speech transcriber fills it from audio). At training an example's text must stay
+non-empty for tokenizers and classifiers, so a reference is removed only when words remain;
+an example that is only a reference keeps its text. Write image- or voice-only training examples
+with ``metadata: {attachments: [...]}`` and the words the customer means. In nlu.yml never write
+a markdown image or link: ``[text](target)`` is Rasa's entity annotation, so Rasa's reader turns
+``![box](data/media/x.png)`` into the text "!box" with an entity before any component runs. Use a
+bare path (``data/media/x.png``) or metadata there; markdown works at inference (``rasa shell``).
+
+Retraining when media change. Rasa fingerprints a node by its config and its inputs' data, not
+by files that data points to. Two things make changed media retrain: the media sha256 values go
+into each training message's data (``media_references``, and ``media`` fingerprints by hash), so
+the processed TrainingData fingerprint changes for downstream nodes; and ``fingerprint_addon``
+hashes the files under the media roots, so this node itself re-runs when a file changes (else
+its cached output fingerprint would be reused and nothing downstream would notice). The cost:
+Rasa cannot know this node's new output before running it, so any file added or changed under a
+media root re-runs the NLU pipeline after it; keep bulky non-training media elsewhere. Media behind
+http(s) URLs in training data are fetched only when this node re-runs: use ``rasa train
+--force`` (or change the URL) after changing remote media.
+"""
+
+import hashlib
+import logging
+import os
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.exceptions import InvalidConfigException, RasaException
+from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from components.constants import ATTACHMENT_ERRORS, MEDIA, MEDIA_REFERENCES
+from components.media import MediaPolicy, resolve_message_media
+from components.media.policy import DEFAULT_AUDIO_TYPES, DEFAULT_IMAGE_TYPES
+from components.message_metadata import message_metadata
+
+logger = logging.getLogger(__name__)
+
+_HASH_CHUNK = 1 << 20
+
+
+class AttachmentTrainingError(RasaException):
+    """Training data refers to media that cannot be used; the message names every example."""
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
+class AttachmentResolver(GraphComponent):
+    """Resolves attachment references on each message into checked, size-limited media."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        """The component's configuration defaults (every key is documented)."""
+        return {
+            # Folders local media paths must lie in (symlinks followed); relative to the working dir.
+            "media_roots": ["data/media"],
+            # Largest image accepted, in bytes (10 MB).
+            "max_image_bytes": 10_000_000,
+            # Largest audio file accepted, in bytes (20 MB).
+            "max_audio_bytes": 20_000_000,
+            # Most pixels (width x height) an image may declare; more is refused as a decompression bomb.
+            "max_image_pixels": 40_000_000,
+            # Image types accepted (MIME or short names; the bytes decide the type).
+            "allowed_image_types": list(DEFAULT_IMAGE_TYPES),
+            # Audio types accepted (audio/ogg includes Opus, audio/mp4 includes .m4a).
+            "allowed_audio_types": list(DEFAULT_AUDIO_TYPES),
+            # Fetch URLs that resolve to private, loopback, link-local, multicast or reserved addresses.
+            "allow_private_urls": False,
+            # Private networks (CIDR) trusted even so, e.g. ["10.20.0.0/16"] for an internal media host.
+            "allowed_private_networks": [],
+            # Time budget in seconds for fetching one URL (all redirects and the body).
+            "url_timeout_s": 5.0,
+            # Most HTTP redirects followed (each hop is checked again).
+            "max_redirects": 3,
+            # Slack bot token for Slack private file URLs; None reads env SLACK_BOT_TOKEN at start.
+            # Prefer the env variable: config values are stored in the trained model.
+            "slack_bot_token": None,
+            # Most attachments resolved per message; the rest get a "too_many" error.
+            "max_attachments": 5,
+            # Remove inline references (markdown images/links, media paths, URLs) from the text.
+            "strip_inline_references": True,
+            # True: a training example whose media cannot be resolved stops training with an error
+            # naming the example. False: it is logged and the example trains without that media.
+            "fail_on_training_errors": True,
+        }
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        """Builds the policy once; the instance holds no per-conversation state."""
+        self._config = config
+        try:
+            self._policy = MediaPolicy.from_config(config)
+        except (TypeError, ValueError) as exc:
+            raise InvalidConfigException(f"AttachmentResolver: {exc}") from exc
+        self._strip = bool(config.get("strip_inline_references", True))
+        self._fail_on_training_errors = bool(config.get("fail_on_training_errors", True))
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> GraphComponent:
+        """Creates the component (nothing to train or load)."""
+        return cls(config)
+
+    @staticmethod
+    def required_packages() -> List[Text]:
+        """Packages needed beyond Rasa (Pillow is imported as PIL, so Rasa cannot check it)."""
+        return ["soundfile"]
+
+    @property
+    def policy(self) -> MediaPolicy:
+        """The media policy built from this component's config."""
+        return self._policy
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        """Hash of the files under the media roots, so changed media re-runs this node."""
+        policy = MediaPolicy.from_config({**cls.get_default_config(), **config})
+        digest = hashlib.sha256()
+        cap = policy.max_bytes(None)
+        for root in policy.root_paths():
+            digest.update(f"root:{root}\n".encode())
+            for folder, dirs, files in os.walk(root):
+                dirs.sort()
+                for name in sorted(files):
+                    path = os.path.join(folder, name)
+                    real = os.path.realpath(path)
+                    if not os.path.isfile(real):
+                        continue
+                    stat = os.stat(real)
+                    digest.update(f"{os.path.relpath(path, root)}\0{stat.st_size}\0".encode())
+                    if stat.st_size > cap:  # never usable as media: size and time are enough
+                        digest.update(str(stat.st_mtime_ns).encode())
+                        continue
+                    with open(real, "rb") as handle:
+                        for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
+                            digest.update(chunk)
+        return digest.hexdigest()
+
+    def _resolve(self, message: Message, training: bool) -> List[Dict[str, str]]:
+        """Resolves one message's references onto it; returns the errors it recorded."""
+        text = message.get(TEXT) or ""
+        attachments, problems, stripped = resolve_message_media(
+            text, message_metadata(message), self._policy
+        )
+        if self._strip and stripped != text and (stripped or not training):
+            message.set(TEXT, stripped)
+        message.set(MEDIA, attachments)
+        message.set(MEDIA_REFERENCES, [a.reference() for a in attachments], add_to_output=True)
+        errors = [p.as_dict() for p in problems]
+        message.set(ATTACHMENT_ERRORS, errors, add_to_output=True)
+        for problem in errors:
+            logger.info(
+                "Attachment '%s' refused (%s): %s",
+                problem["source"],
+                problem["code"],
+                problem["message"],
+            )
+        return errors
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        """Adds media, media_references and attachment_errors to each message; never raises
+        for bad media."""
+        for message in messages:
+            try:
+                self._resolve(message, training=False)
+            except Exception:  # a bug here must not drop the customer's message
+                logger.exception(
+                    "AttachmentResolver failed on a message; continuing without media."
+                )
+                message.set(MEDIA, [])
+                message.set(MEDIA_REFERENCES, [], add_to_output=True)
+                message.set(ATTACHMENT_ERRORS, [], add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Resolves media of every training example; their sha256 values enter the fingerprint."""
+        broken: List[str] = []
+        for example in training_data.training_examples:
+            if not example.get(TEXT):
+                continue  # action names and other non-text examples (end-to-end) carry no media
+            original = example.get(TEXT)
+            for problem in self._resolve(example, training=True):
+                broken.append(
+                    f"- example '{original}' (intent '{example.get(INTENT)}'): attachment "
+                    f"'{problem['source']}' [{problem['code']}] {problem['message']}"
+                )
+        if broken:
+            summary = (
+                f"{len(broken)} attachment(s) in the training data could not be used:\n"
+                + "\n".join(broken)
+            )
+            if self._fail_on_training_errors:
+                raise AttachmentTrainingError(
+                    f"{summary}\nFix the references (media roots: "
+                    f"{list(self._policy.media_roots)}) or set 'fail_on_training_errors: false' "
+                    f"for AttachmentResolver to train without them."
+                )
+            logger.warning(summary)
+        return training_data

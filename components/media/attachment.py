@@ -1,0 +1,81 @@
+"""What a resolved attachment is, and what a reference to one looks like before resolving.
+
+An ``Attachment`` holds checked bytes in memory for the components of one ``process`` call; only
+its small ``reference()`` dict goes to outputs and trackers, never the bytes.
+"""
+
+import dataclasses
+import hashlib
+from typing import Any, Dict, Optional
+
+DATA_URI_PREVIEW = 40  # characters of a data: URI kept in ``source``
+
+
+def shorten_source(source: str) -> str:
+    """The reference as given, with data: URIs cut to a short preview (no blobs in trackers)."""
+    if source.startswith("data:") and len(source) > DATA_URI_PREVIEW:
+        return f"{source[:DATA_URI_PREVIEW]}...({len(source)} chars)"
+    return source
+
+
+@dataclasses.dataclass(frozen=True)
+class Attachment:
+    """Media checked against the policy: the bytes decided ``kind`` and ``mime``."""
+
+    kind: str  # "image" or "audio"
+    data: bytes = dataclasses.field(repr=False)
+    mime: str
+    sha256: str  # hex digest of ``data``
+    source: str  # the reference as given (data: URIs shortened)
+    name: Optional[str] = None
+
+    @classmethod
+    def from_bytes(
+        cls, kind: str, data: bytes, mime: str, source: str, name: Optional[str] = None
+    ) -> "Attachment":
+        """Builds an attachment, computing the hash and shortening the source."""
+        return cls(
+            kind=kind,
+            data=data,
+            mime=mime,
+            sha256=hashlib.sha256(data).hexdigest(),
+            source=shorten_source(source),
+            name=name,
+        )
+
+    def reference(self) -> Dict[str, str]:
+        """Small dict for outputs and trackers: ``{"type", "sha256", "source", "mime"}``."""
+        return {"type": self.kind, "sha256": self.sha256, "source": self.source, "mime": self.mime}
+
+    def fingerprint(self) -> str:
+        """Used by Rasa's ``deep_container_fingerprint``: the content hash, never str(bytes)."""
+        return f"{self.kind}:{self.mime}:{self.sha256}"
+
+
+@dataclasses.dataclass(frozen=True)
+class MediaReference:
+    """A reference as found in metadata or text, before anything is read.
+
+    ``form`` is "path", "url" or "data"; ``location`` the path, URL or data: URI; ``kind`` and
+    ``mime`` are what the sender claimed (may be None), the bytes decide in the end.
+    """
+
+    form: str
+    location: str
+    kind: Optional[str] = None
+    mime: Optional[str] = None
+    name: Optional[str] = None
+    inline: bool = False  # typed in the message text (removed from what the NLU sees)
+
+    @property
+    def source(self) -> str:
+        """The reference as the customer gave it, shortened for data: URIs."""
+        return shorten_source(self.location)
+
+    def as_dict(self) -> Dict[str, Any]:
+        """Metadata shape of this reference (``{"type", "url"|"path"|"data", ...}``)."""
+        result: Dict[str, Any] = {self.form: self.location}
+        for key, value in (("type", self.kind), ("mime", self.mime), ("name", self.name)):
+            if value is not None:
+                result[key] = value
+        return result

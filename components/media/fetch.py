@@ -1,0 +1,265 @@
+"""Fetching media over http(s) without letting a customer's URL reach the bot's own network.
+
+How it stays safe (the honest, simple approach):
+- The host name is resolved here (getaddrinfo, under the time budget) and every address is
+  checked; private, loopback, link-local, multicast, reserved, unspecified and other
+  non-global addresses are refused unless ``allow_private_urls`` (or the address is in one of
+  ``allowed_private_networks``). All addresses of a name must pass, not just the first.
+  The connection then goes to the checked IP itself (Host header and TLS SNI/certificate
+  still use the name), so a DNS answer that changes between check and connect (DNS
+  rebinding) cannot redirect it.
+- Redirects are followed by hand, at most ``max_redirects``; every hop is parsed, resolved and
+  checked again, and only http/https is allowed.
+- One time budget (``url_timeout_s``) covers every hop and the body; each socket operation
+  also times out, so a server that drips bytes is cut off.
+- The size cap is enforced while streaming; Content-Length only lets us refuse early.
+- Environment proxies are not used (a proxy would make the address check meaningless).
+- Slack private file URLs get ``Authorization: Bearer <slack_bot_token>``, and only hosts of
+  Slack get it: a redirect elsewhere loses the token.
+"""
+
+import concurrent.futures
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+import urllib.parse
+from typing import Dict, List, Optional, Tuple
+
+from components.media import errors
+from components.media.policy import MediaPolicy
+
+_CHUNK = 64 * 1024
+_REDIRECTS = {301, 302, 303, 307, 308}
+_SLACK_HOST_SUFFIXES = (".slack.com", ".slack-edge.com")
+_USER_AGENT = "rasa-multimodal-media/1.0"
+
+# getaddrinfo has no timeout of its own; it runs on these threads so the budget still holds.
+_DNS_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="media-dns")
+
+
+def is_slack_file_host(host: str) -> bool:
+    """True for hosts serving Slack files (files.slack.com and other Slack domains)."""
+    host = host.lower().rstrip(".")
+    return host == "slack.com" or host.endswith(_SLACK_HOST_SUFFIXES)
+
+
+def address_is_public(address: str) -> bool:
+    """True when ``address`` is a globally routable unicast address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or not ip.is_global
+    )
+
+
+def _address_allowed(address: str, policy: MediaPolicy) -> bool:
+    """Public, or inside a private network the bot builder trusts (allowed_private_networks)."""
+    if address_is_public(address):
+        return True
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(
+        ip.version == net.version and ip in net
+        for net in (ipaddress.ip_network(n, strict=False) for n in policy.allowed_private_networks)
+    )
+
+
+class _Deadline:
+    """Seconds left of one fetch's time budget."""
+
+    def __init__(self, seconds: float) -> None:
+        self._end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        """Seconds left; raises TimeoutError when the budget is spent."""
+        remaining = self._end - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("time budget spent")
+        return remaining
+
+
+def _resolve_host(host: str, port: int, deadline: _Deadline) -> List[str]:
+    """Addresses of ``host`` (literal IPs pass through), within the time budget."""
+    try:
+        ipaddress.ip_address(host)
+        return [host]
+    except ValueError:
+        pass
+    future = _DNS_POOL.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
+    infos = future.result(timeout=deadline.left())
+    addresses: List[str] = []
+    for family, _, _, _, sockaddr in infos:
+        if family in (socket.AF_INET, socket.AF_INET6) and sockaddr[0] not in addresses:
+            addresses.append(str(sockaddr[0]))
+    return addresses
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP connection to a fixed, already checked IP, with the URL's host in the Host header."""
+
+    def __init__(self, host: str, port: int, ip: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._ip = ip
+
+    def connect(self) -> None:
+        """Connects to the checked IP instead of resolving the host again."""
+        self.sock = socket.create_connection((self._ip, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to a fixed IP; the certificate is still checked against the URL's host name."""
+
+    def __init__(self, host: str, port: int, ip: str, timeout: float) -> None:
+        self._tls = ssl.create_default_context()
+        super().__init__(host, port, timeout=timeout, context=self._tls)
+        self._ip = ip
+
+    def connect(self) -> None:
+        """Connects to the checked IP and wraps TLS with SNI and hostname check for the host."""
+        sock = socket.create_connection((self._ip, self.port), self.timeout)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+
+
+def _parse_url(url: str, source: str, kind: Optional[str]) -> urllib.parse.SplitResult:
+    """Split URL, refusing other schemes, missing hosts and embedded credentials."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        raise errors.make_error(errors.BAD_REFERENCE, source, kind) from exc
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise errors.make_error(errors.BAD_REFERENCE, source, kind)
+    if parts.username is not None or parts.password is not None:
+        raise errors.make_error(errors.BAD_REFERENCE, source, kind)
+    return parts
+
+
+def fetch_url(
+    url: str, policy: MediaPolicy, source: str, kind: Optional[str] = None
+) -> Tuple[bytes, Optional[str]]:
+    """(body, Content-Type) of an http(s) URL under the policy; raises AttachmentError."""
+    deadline = _Deadline(policy.url_timeout_s)
+    limit = policy.max_bytes(kind)
+    current = url
+    try:
+        for _hop in range(policy.max_redirects + 1):
+            parts = _parse_url(current, source, kind)
+            status, headers, body = _request_once(parts, policy, source, kind, limit, deadline)
+            if status in _REDIRECTS:
+                location = headers.get("location")
+                if not location:
+                    raise errors.make_error(errors.UNREACHABLE, source, kind)
+                current = urllib.parse.urljoin(current, location)
+                continue
+            if status in (404, 410):
+                raise errors.make_error(errors.NOT_FOUND, source, kind)
+            if status in (401, 403):
+                raise errors.make_error(errors.UNAUTHORIZED, source, kind)
+            if status != 200:
+                raise errors.make_error(errors.UNREACHABLE, source, kind)
+            content_type = headers.get("content-type")
+            if is_slack_file_host(parts.hostname or "") and (content_type or "").startswith(
+                "text/html"
+            ):
+                # Slack answers a missing or under-scoped token with its login page, status 200.
+                raise errors.make_error(errors.UNAUTHORIZED, source, kind)
+            return body, content_type
+        raise errors.make_error(errors.UNREACHABLE, source, kind)  # too many redirects
+    except (TimeoutError, concurrent.futures.TimeoutError, socket.timeout) as exc:
+        raise errors.make_error(errors.UNREACHABLE, source, kind) from exc
+    except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+        raise errors.make_error(errors.UNREACHABLE, source, kind) from exc
+
+
+def _request_once(
+    parts: urllib.parse.SplitResult,
+    policy: MediaPolicy,
+    source: str,
+    kind: Optional[str],
+    limit: int,
+    deadline: _Deadline,
+) -> Tuple[int, Dict[str, str], bytes]:
+    """One GET to a checked address; redirect responses come back without a body."""
+    host = parts.hostname or ""
+    https = parts.scheme.lower() == "https"
+    port = parts.port or (443 if https else 80)
+    try:
+        addresses = _resolve_host(host, port, deadline)
+    except socket.gaierror as exc:
+        raise errors.make_error(errors.UNREACHABLE, source, kind) from exc
+    if not addresses:
+        raise errors.make_error(errors.UNREACHABLE, source, kind)
+    if not policy.allow_private_urls and not all(_address_allowed(a, policy) for a in addresses):
+        raise errors.make_error(errors.PRIVATE_ADDRESS, source, kind)
+
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    request_headers = {
+        "User-Agent": _USER_AGENT,
+        "Accept": "image/*, audio/*, video/webm, video/mp4;q=0.5, */*;q=0.1",
+        "Accept-Encoding": "identity",
+    }
+    if policy.slack_bot_token and https and is_slack_file_host(host):
+        request_headers["Authorization"] = f"Bearer {policy.slack_bot_token}"
+
+    last_error: Optional[BaseException] = None
+    for ip in addresses:
+        connection_class = _PinnedHTTPSConnection if https else _PinnedHTTPConnection
+        connection = connection_class(
+            host, port, ip, timeout=min(deadline.left(), policy.url_timeout_s)
+        )
+        try:
+            connection.request("GET", path, headers=request_headers)
+            sock = connection.sock  # getresponse() may hand the socket over to the response
+            response = connection.getresponse()
+            headers = {k.lower(): v for k, v in response.getheaders()}
+            if response.status in _REDIRECTS or response.status != 200:
+                return response.status, headers, b""
+            body = _read_capped(response, sock, headers, limit, source, kind, deadline)
+            return response.status, headers, body
+        except (ConnectionError, socket.timeout) as exc:
+            last_error = exc  # try the next address of the same, already checked, host
+        finally:
+            connection.close()
+    assert last_error is not None
+    raise last_error
+
+
+def _read_capped(
+    response: http.client.HTTPResponse,
+    sock: Optional[socket.socket],
+    headers: Dict[str, str],
+    limit: int,
+    source: str,
+    kind: Optional[str],
+    deadline: _Deadline,
+) -> bytes:
+    """The body, stopping as soon as it passes ``limit`` bytes or the time budget."""
+    too_large = errors.make_error(errors.TOO_LARGE, source, kind, limit=errors.human_size(limit))
+    declared = headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: List[bytes] = []
+    received = 0
+    while True:
+        if sock is not None:  # no single read may outlast the whole fetch's budget
+            sock.settimeout(deadline.left())
+        chunk = response.read1(_CHUNK) if hasattr(response, "read1") else response.read(_CHUNK)
+        if not chunk:
+            break
+        received += len(chunk)
+        if received > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)

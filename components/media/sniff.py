@@ -1,0 +1,259 @@
+"""Media types: the bytes decide. Magic-byte sniffing, MIME normalisation and content checks.
+
+A name, an extension or a Content-Type header is only a claim; ``sniff`` reads the first bytes,
+and ``verify`` opens images with Pillow (pixel cap first, so a decompression bomb is refused
+before it is decoded) and checks audio containers soundfile can read.
+"""
+
+import io
+import os
+import struct
+from typing import Dict, Optional, Tuple
+
+from components.media import errors
+from components.media.policy import AUDIO, IMAGE, MediaPolicy
+
+# Aliases seen in the wild -> canonical MIME type.
+_MIME_ALIASES: Dict[str, str] = {
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "image/x-png": "image/png",
+    "image/x-ms-bmp": "image/bmp",
+    "image/x-bmp": "image/bmp",
+    "audio/x-wav": "audio/wav",
+    "audio/wave": "audio/wav",
+    "audio/vnd.wave": "audio/wav",
+    "audio/x-pn-wav": "audio/wav",
+    "audio/x-flac": "audio/flac",
+    "audio/opus": "audio/ogg",
+    "audio/vorbis": "audio/ogg",
+    "audio/x-ogg": "audio/ogg",
+    "application/ogg": "audio/ogg",
+    "audio/oga": "audio/ogg",
+    "audio/mp3": "audio/mpeg",
+    "audio/x-mp3": "audio/mpeg",
+    "audio/mpeg3": "audio/mpeg",
+    "audio/x-mpeg": "audio/mpeg",
+    "video/webm": "audio/webm",
+    "audio/x-m4a": "audio/mp4",
+    "audio/m4a": "audio/mp4",
+    "audio/aac": "audio/mp4",
+    "video/mp4": "audio/mp4",
+}
+
+# Short names a config may use -> canonical MIME type.
+SHORT_NAMES: Dict[str, str] = {
+    "jpeg": "image/jpeg",
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+    "gif": "image/gif",
+    "bmp": "image/bmp",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "opus": "audio/ogg",
+    "mp3": "audio/mpeg",
+    "webm": "audio/webm",
+    "m4a": "audio/mp4",
+    "mp4": "audio/mp4",
+}
+
+# File extensions that mark a reference as media, and the kind each implies.
+EXTENSION_KINDS: Dict[str, str] = {
+    ".jpg": IMAGE,
+    ".jpeg": IMAGE,
+    ".png": IMAGE,
+    ".webp": IMAGE,
+    ".gif": IMAGE,
+    ".bmp": IMAGE,
+    ".wav": AUDIO,
+    ".flac": AUDIO,
+    ".ogg": AUDIO,
+    ".oga": AUDIO,
+    ".opus": AUDIO,
+    ".mp3": AUDIO,
+    ".webm": AUDIO,
+    ".m4a": AUDIO,
+    ".mp4": AUDIO,
+}
+
+# Pillow format name per canonical image MIME type (the decoder must agree with the sniffer).
+_PILLOW_FORMATS = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/webp": "WEBP",
+    "image/gif": "GIF",
+    "image/bmp": "BMP",
+}
+
+# Containers libsndfile reads; their headers are parsed to catch truncated or fake files.
+_SOUNDFILE_CHECKED = {"audio/wav", "audio/flac", "audio/ogg"}
+
+
+def normalise_mime(mime: Optional[str]) -> Optional[str]:
+    """Lower-cased MIME type without parameters, aliases mapped to the canonical name."""
+    if not mime or not isinstance(mime, str):
+        return None
+    base = mime.split(";", 1)[0].strip().lower()
+    if not base:
+        return None
+    if "/" not in base:
+        return SHORT_NAMES.get(base.lstrip("."), base)
+    return _MIME_ALIASES.get(base, base)
+
+
+def kind_of_mime(mime: Optional[str]) -> Optional[str]:
+    """'image' / 'audio' for a (normalised) MIME type, None for anything else."""
+    mime = normalise_mime(mime)
+    if mime is None:
+        return None
+    family = mime.split("/", 1)[0]
+    if family == "image":
+        return IMAGE
+    if family in ("audio", "video"):
+        return AUDIO
+    return None
+
+
+def is_media_claim(mime: Optional[str]) -> bool:
+    """True when a declared type names a media type, so it must agree with the bytes.
+
+    Generic labels (application/octet-stream, binary/octet-stream, text/plain) claim nothing:
+    many servers and channels send them for every file, so they are ignored.
+    """
+    return kind_of_mime(mime) is not None
+
+
+def kind_of_name(name: str) -> Optional[str]:
+    """Kind implied by a path's or URL path's extension, None when it is not a media extension."""
+    return EXTENSION_KINDS.get(os.path.splitext(name.lower())[1])
+
+
+def sniff(head: bytes) -> Optional[str]:
+    """Canonical MIME type recognised from the first bytes, None when not a known media format."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if len(head) >= 12 and head.startswith(b"RIFF"):
+        if head[8:12] == b"WEBP":
+            return "image/webp"
+        if head[8:12] == b"WAVE":
+            return "audio/wav"
+        return None
+    if head.startswith(b"BM") and len(head) >= 26:
+        # BITMAPFILEHEADER: reserved words are zero and the pixel offset lies past the headers.
+        reserved1, reserved2, offset = struct.unpack("<HHI", head[6:14])
+        if reserved1 == 0 and reserved2 == 0 and 26 <= offset:
+            return "image/bmp"
+        return None
+    if head.startswith(b"fLaC"):
+        return "audio/flac"
+    if head.startswith(b"OggS"):
+        return "audio/ogg"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        # EBML: only the WebM doctype (browser voice recordings), not arbitrary Matroska.
+        return "audio/webm" if b"webm" in head[:64] else None
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"heic", b"heix", b"hevc", b"mif1", b"msf1", b"avif"):
+            return None  # still images in an ISO container: not accepted
+        return "audio/mp4"
+    if head.startswith(b"ID3"):
+        return "audio/mpeg"
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
+        # MPEG audio frame sync; layer bits 00 are reserved (and mean AAC ADTS), so refuse them.
+        version = (head[1] >> 3) & 0x03
+        layer = (head[1] >> 1) & 0x03
+        if layer != 0 and version != 1:
+            return "audio/mpeg"
+    return None
+
+
+def check_type(
+    data: bytes,
+    policy: MediaPolicy,
+    source: str,
+    declared_kind: Optional[str] = None,
+    declared_mime: Optional[str] = None,
+) -> Tuple[str, str]:
+    """(kind, mime) decided by the bytes; raises when unknown, not allowed or contradicting a claim."""
+    mime = sniff(data[:64])
+    if mime is None or mime not in policy.allowed_types(None):
+        raise errors.make_error(errors.UNSUPPORTED_TYPE, source, declared_kind)
+    kind = kind_of_mime(mime)
+    assert kind is not None
+    if declared_kind is not None and declared_kind != kind:
+        raise errors.make_error(errors.TYPE_MISMATCH, source, declared_kind)
+    declared = normalise_mime(declared_mime)
+    if is_media_claim(declared) and declared != mime:
+        raise errors.make_error(errors.TYPE_MISMATCH, source, declared_kind or kind)
+    if mime not in policy.allowed_types(kind):
+        raise errors.make_error(errors.UNSUPPORTED_TYPE, source, kind)
+    if len(data) > policy.max_bytes(kind):
+        raise errors.make_error(
+            errors.TOO_LARGE, source, kind, limit=errors.human_size(policy.max_bytes(kind))
+        )
+    return kind, mime
+
+
+def verify_image(data: bytes, mime: str, policy: MediaPolicy, source: str) -> Tuple[int, int]:
+    """Opens the image with Pillow: pixel cap before decoding, then verify and a full decode.
+
+    Returns (width, height). Pillow's global MAX_IMAGE_PIXELS is left alone: the cap here is the
+    policy's, checked from the header before any pixel is decoded.
+    """
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if image.format != _PILLOW_FORMATS.get(mime):
+                    raise errors.make_error(errors.CORRUPT, source, IMAGE)
+                if width * height > policy.max_image_pixels:
+                    raise errors.make_error(
+                        errors.DECOMPRESSION_BOMB,
+                        source,
+                        IMAGE,
+                        limit=f"{policy.max_image_pixels / 1_000_000:g} million pixels",
+                    )
+                image.verify()
+            # verify() leaves the image unusable and does not decode JPEG data: decode once.
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+    except errors.AttachmentError:
+        raise
+    except Image.DecompressionBombError as exc:  # Pillow's own, much higher, safety net
+        raise errors.make_error(
+            errors.DECOMPRESSION_BOMB,
+            source,
+            IMAGE,
+            limit=f"{policy.max_image_pixels / 1_000_000:g} million pixels",
+        ) from exc
+    except (OSError, SyntaxError, ValueError, struct.error, IndexError, EOFError) as exc:
+        raise errors.make_error(errors.CORRUPT, source, IMAGE) from exc
+    return width, height
+
+
+def verify_audio(data: bytes, mime: str, source: str) -> None:
+    """Parses WAV / FLAC / Ogg headers with soundfile; other containers are checked by magic only.
+
+    MP3, WebM and M4A need a full decoder (the transcriber's); a broken one fails there.
+    """
+    if mime not in _SOUNDFILE_CHECKED:
+        return
+    import soundfile
+
+    try:
+        info = soundfile.info(io.BytesIO(data))
+    except Exception as exc:  # soundfile raises RuntimeError / LibsndfileError / TypeError
+        raise errors.make_error(errors.CORRUPT, source, AUDIO) from exc
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise errors.make_error(errors.CORRUPT, source, AUDIO)
