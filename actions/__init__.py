@@ -1,0 +1,1 @@
+"""rasa-sdk action server of the reference shop assistant (run: ``python -m rasa_sdk --actions actions``)."""

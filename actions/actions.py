@@ -1,0 +1,322 @@
+"""Custom actions of the reference shop assistant: order status, returns and hand-off to a human.
+
+The action server must stay light: it imports only ``components.constants`` from the plugin (no
+torch, no models). All database access goes through ``actions.db``.
+"""
+
+import hashlib
+import re
+from typing import Any, Dict, Iterable, List, Optional, Text
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from components.constants import ATTACHMENTS, MEDIA_REFERENCES, SENTIMENT
+from actions import db
+
+ORDER_NUMBER_PATTERN = re.compile(r"\d{5}")
+REFERENCE_KEYS = ("type", "path", "url", "name", "mime_type", "size", "sha256", "source")
+# Intents that only steer the dialogue; the hand-off reason is the last intent that is not one.
+STEERING_INTENTS = {
+    "affirm", "deny", "greet", "goodbye", "thank", "inform", "request_human", "nlu_fallback",
+}
+MAX_REASON_LENGTH = 500
+# The values nlu.yml's synonyms map return reasons to; anything else is a fragment of the text.
+CANONICAL_RETURN_REASONS = {
+    "damaged", "wrong item", "wrong size", "defective", "no longer needed", "not as described",
+    "arrived late",
+}
+
+
+def _format_date(value: Any) -> str:
+    """``Friday 3 January 2025``: unambiguous for customers in every country."""
+    return f"{value:%A} {value.day} {value:%B %Y}" if value else "not known yet"
+
+
+def _items_text(items: Iterable[Dict[str, Any]]) -> str:
+    return ", ".join(f"{item.get('quantity', 1)} x {item.get('name', item.get('sku'))}" for item in items)
+
+
+def order_status_text(order: Dict[str, Any]) -> str:
+    """One customer-facing sentence (or two) for an order's status, carrier and ETA."""
+    number, status, carrier = order["order_number"], order["status"], order.get("carrier")
+    tracking, eta = order.get("tracking_number"), _format_date(order.get("eta"))
+    texts = {
+        "processing": f"Order {number} is being prepared in our warehouse and hasn't shipped yet. "
+        f"Expected delivery: {eta}.",
+        "shipped": f"Order {number} has shipped with {carrier} (tracking number {tracking}). "
+        f"Expected delivery: {eta}.",
+        "out_for_delivery": f"Order {number} is out for delivery with {carrier} today "
+        f"(tracking number {tracking}).",
+        "delayed": f"Order {number} is delayed with {carrier} (tracking number {tracking}), "
+        f"sorry about that. The new expected delivery date is {eta}.",
+        "delivered": f"Order {number} was delivered by {carrier} on {eta}.",
+        "cancelled": f"Order {number} was cancelled and will not be shipped. If you already paid, "
+        "the money goes back to your original payment method.",
+        "returned": f"Order {number} was returned to us. The refund goes to your original payment "
+        "method within 5-7 business days of the parcel arriving.",
+    }
+    text = texts.get(status, f"Order {number} has the status '{status}'.")
+    return f"{text} Items: {_items_text(order.get('items') or [])}."
+
+
+def normalise_order_number(value: Any) -> Optional[str]:
+    """The 5-digit order number in ``value`` (``#12345``, `` 12345 ``), or None."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        value = value[-1] if value else None
+        if value is None:
+            return None
+    digits = re.sub(r"[\s#-]", "", str(value))
+    return digits if ORDER_NUMBER_PATTERN.fullmatch(digits) else None
+
+
+def _events_of_current_session(tracker: Tracker) -> List[Dict[str, Any]]:
+    """The tracker's events after the latest session start (all of them if there is none)."""
+    events = list(tracker.events)
+    for index in range(len(events) - 1, -1, -1):
+        if events[index].get("event") == "session_started":
+            return events[index + 1:]
+    return events
+
+
+def _events_after_action(events: List[Dict[str, Any]], action_name: str) -> List[Dict[str, Any]]:
+    """The events after the latest run of ``action_name`` (all of them if it never ran)."""
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if event.get("event") == "action" and event.get("name") == action_name:
+            return events[index + 1:]
+    return events
+
+
+def _small_reference(attachment: Dict[str, Any]) -> Dict[str, Any]:
+    """Keeps an attachment's reference keys; an inline ``data:`` URI is replaced by its hash."""
+    reference = {k: attachment[k] for k in REFERENCE_KEYS if attachment.get(k) is not None}
+    for key in ("url", "path", "source"):
+        value = reference.get(key)
+        if isinstance(value, str) and value.startswith("data:"):
+            reference[key] = "data: URI (inline, not stored)"
+            reference.setdefault("sha256", hashlib.sha256(value.encode()).hexdigest())
+    return reference
+
+
+def attachments_of_events(events: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Attachment references the customer sent in these events, each once, in order.
+
+    Channel metadata (``attachments``) is preferred; when a message has none, the media the NLU
+    pipeline resolved from the text (``media_references``, e.g. from ``rasa shell``) are used.
+    """
+    found: List[Dict[str, Any]] = []
+    seen = set()
+    for event in events:
+        if event.get("event") != "user":
+            continue
+        parse_data = event.get("parse_data") or {}
+        metadata = event.get("metadata") or parse_data.get("metadata") or {}
+        candidates = metadata.get(ATTACHMENTS) if isinstance(metadata, dict) else None
+        if not candidates:
+            candidates = parse_data.get(MEDIA_REFERENCES)
+        for attachment in candidates or []:
+            if not isinstance(attachment, dict) or not attachment.get("type"):
+                continue
+            reference = _small_reference(attachment)
+            key = tuple(sorted((k, str(v)) for k, v in reference.items()))
+            if key not in seen:
+                seen.add(key)
+                found.append(reference)
+    return found
+
+
+def _sentiment_of(parse_data: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The classifier's sentiment from parse data, or from a ``sentiment`` entity."""
+    sentiment = parse_data.get(SENTIMENT)
+    if isinstance(sentiment, dict) and sentiment.get("label"):
+        return {"label": sentiment["label"], "confidence": sentiment.get("confidence")}
+    for entity in parse_data.get("entities") or []:
+        if entity.get("entity") == SENTIMENT and entity.get("value"):
+            return {"label": entity["value"], "confidence": entity.get("confidence_entity")}
+    return None
+
+
+def transcript_of(events: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """User and bot turns, in order, as a hand-off agent reads them."""
+    transcript = []
+    for event in events:
+        kind = event.get("event")
+        if kind == "user":
+            intent = (event.get("parse_data") or {}).get("intent") or {}
+            transcript.append({
+                "role": "user", "text": event.get("text") or "",
+                "intent": intent.get("name"), "timestamp": event.get("timestamp"),
+            })
+        elif kind == "bot" and (event.get("text") or event.get("data")):
+            transcript.append({
+                "role": "bot", "text": event.get("text") or "", "timestamp": event.get("timestamp"),
+            })
+    return transcript
+
+
+def sentiment_history_of(events: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The sentiment of every user message that carried one, oldest first."""
+    history = []
+    for event in events:
+        if event.get("event") != "user":
+            continue
+        sentiment = _sentiment_of(event.get("parse_data") or {})
+        if sentiment:
+            history.append({**sentiment, "text": event.get("text") or "",
+                            "timestamp": event.get("timestamp")})
+    return history
+
+
+def handoff_reason(events: Iterable[Dict[str, Any]]) -> str:
+    """The last intent that says what the customer needs (complaint, damaged_item, ...)."""
+    reason = "request_human"
+    for event in events:
+        if event.get("event") == "user":
+            name = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+            if name and name not in STEERING_INTENTS:
+                reason = name
+    return reason
+
+
+class ActionCheckOrderStatus(Action):
+    """Tells the customer where their order is (status, carrier, ETA)."""
+
+    def name(self) -> Text:
+        return "action_check_order_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        raw = tracker.get_slot("order_number")
+        number = normalise_order_number(raw)
+        if number is None:
+            dispatcher.utter_message(
+                text="I need your 5-digit order number to check the status, for example 12345."
+            )
+            return [SlotSet("order_number", None)]
+        order = db.get_database().get_order(number)
+        if order is None:
+            dispatcher.utter_message(
+                text=f"I couldn't find an order with the number {number}. Please check the "
+                "5-digit number in your order confirmation email and try again."
+            )
+            return [SlotSet("order_number", None)]
+        dispatcher.utter_message(text=order_status_text(order))
+        return [SlotSet("order_number", number)] if number != raw else []
+
+
+class ValidateReturnForm(FormValidationAction):
+    """Accepts only orders that exist and can still be returned, and a real reason."""
+
+    def name(self) -> Text:
+        return "validate_return_form"
+
+    def validate_order_number(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[Text, Any]:
+        number = normalise_order_number(slot_value)
+        if number is None:
+            dispatcher.utter_message(
+                text="An order number has exactly 5 digits, like 12345. Could you check it?"
+            )
+            return {"order_number": None}
+        order = db.get_database().get_order(number)
+        if order is None:
+            dispatcher.utter_message(
+                text=f"I couldn't find an order with the number {number}. Please check the "
+                "5-digit number in your order confirmation email."
+            )
+            return {"order_number": None}
+        if order["status"] in ("cancelled", "returned"):
+            dispatcher.utter_message(
+                text=f"Order {number} was {order['status']} already, so there is nothing to "
+                "send back. Is there another order you'd like to return?"
+            )
+            return {"order_number": None}
+        return {"order_number": number}
+
+    def validate_return_reason(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[Text, Any]:
+        if isinstance(slot_value, list):
+            slot_value = slot_value[-1] if slot_value else None
+        reason = str(slot_value or "").strip()
+        latest_text = str(tracker.latest_message.get("text") or "").strip()
+        if (
+            reason
+            and reason.lower() not in CANONICAL_RETURN_REASONS
+            and reason.lower() in latest_text.lower()
+        ):
+            # The entity extractor caught a fragment ("fit" of "it doesn't fit me"): the
+            # customer's own sentence tells the warehouse more.
+            reason = latest_text
+        if len(reason) < 3:
+            dispatcher.utter_message(
+                text="Could you tell me in a few words why you're returning it?"
+            )
+            return {"return_reason": None}
+        return {"return_reason": reason[:MAX_REASON_LENGTH]}
+
+
+class ActionOpenReturn(Action):
+    """Opens the return in the database, with any photos the customer sent as evidence."""
+
+    def name(self) -> Text:
+        return "action_open_return"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        number = normalise_order_number(tracker.get_slot("order_number"))
+        reason = tracker.get_slot("return_reason")
+        if number is None or not reason:
+            dispatcher.utter_message(
+                text="I need the order number and the reason before I can open a return."
+            )
+            return []
+        session = _events_of_current_session(tracker)
+        evidence = attachments_of_events(_events_after_action(session, self.name()))
+        return_id = db.get_database().create_return(number, str(reason), evidence)
+        evidence_text = ""
+        if evidence:
+            count = len(evidence)
+            evidence_text = f" I added the {count} attachment{'s' if count > 1 else ''} you sent as evidence."
+        dispatcher.utter_message(
+            text=f"I've opened return {db.return_reference(return_id)} for order {number} "
+            f"(reason: {reason}).{evidence_text} You'll get a prepaid return label by email "
+            "within 24 hours."
+        )
+        return [SlotSet("order_number", None), SlotSet("return_reason", None)]
+
+
+class ActionHandoffToHuman(Action):
+    """Records a ticket with the conversation so far and tells the customer a person will reply."""
+
+    def name(self) -> Text:
+        return "action_handoff_to_human"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        events = _events_of_current_session(tracker)
+        ticket_id = db.get_database().create_ticket(
+            sender_id=tracker.sender_id,
+            reason=handoff_reason(events),
+            transcript=transcript_of(events),
+            sentiment_history=sentiment_history_of(events),
+            attachments=attachments_of_events(events),
+        )
+        dispatcher.utter_message(
+            text=f"I've passed our conversation to a member of our customer service team "
+            f"(ticket {db.ticket_reference(ticket_id)}). A human colleague will reply here as "
+            "soon as possible, usually within a few hours, and can see everything we talked "
+            "about, so you won't need to repeat yourself."
+        )
+        return []

@@ -1,0 +1,289 @@
+"""The shop's database: orders, returns and hand-off tickets, through SQLAlchemy Core.
+
+All SQL lives here so the actions stay readable and the same code runs on the default SQLite
+file and on PostgreSQL (set ``SHOP_DATABASE_URL``, e.g. ``postgresql://user:pw@host/shop``).
+Tables are created and the demo orders seeded on first use; seeding is idempotent.
+"""
+
+import datetime as dt
+import os
+import threading
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+DATABASE_URL_ENV = "SHOP_DATABASE_URL"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_PATH = PROJECT_ROOT / "var" / "shop.sqlite3"
+
+RETURN_OPEN = "open"
+TICKET_OPEN = "open"
+TICKET_CLOSED = "closed"
+
+metadata = sa.MetaData()
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("order_number", sa.String(16), primary_key=True),
+    sa.Column("customer_name", sa.String(120), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("carrier", sa.String(64), nullable=True),
+    sa.Column("tracking_number", sa.String(64), nullable=True),
+    sa.Column("eta", sa.Date, nullable=True),
+    sa.Column("items", sa.JSON, nullable=False),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+returns = sa.Table(
+    "returns",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "order_number", sa.String(16), sa.ForeignKey("orders.order_number"), nullable=False
+    ),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sender_id", sa.String(255), nullable=False, index=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("transcript", sa.JSON, nullable=False),
+    sa.Column("sentiment_history", sa.JSON, nullable=False),
+    sa.Column("attachments", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.CheckConstraint("status IN ('open', 'closed')", name="ticket_status_valid"),
+)
+
+
+def _demo_orders(today: dt.date) -> List[Dict[str, Any]]:
+    """The reference assistant's demo orders; ETAs are relative to the day of seeding."""
+
+    def day(offset: int) -> dt.date:
+        return today + dt.timedelta(days=offset)
+
+    def item(sku: str, name: str, quantity: int = 1) -> Dict[str, Any]:
+        return {"sku": sku, "name": name, "quantity": quantity}
+
+    return [
+        dict(order_number="12345", customer_name="Alex Morgan", status="shipped",
+             carrier="DHL", tracking_number="JD014600003828", eta=day(2),
+             items=[item("MUG-CER-01", "Ceramic coffee mug", 2)],
+             address="12 Baker Street, London NW1 6XE, UK"),
+        dict(order_number="23456", customer_name="Sam Patel", status="delivered",
+             carrier="UPS", tracking_number="1Z999AA10123456784", eta=day(-3),
+             items=[item("TSH-BLU-M", "Blue cotton T-shirt (M)"),
+                    item("SCK-GRY-3", "Grey socks, 3 pack")],
+             address="4 Rue de Rivoli, 75001 Paris, France"),
+        dict(order_number="34567", customer_name="Jordan Lee", status="processing",
+             carrier=None, tracking_number=None, eta=day(5),
+             items=[item("LMP-DSK-01", "Desk lamp")],
+             address="88 King Street, Manchester M2 4WQ, UK"),
+        dict(order_number="45678", customer_name="Maria Rossi", status="delayed",
+             carrier="DPD", tracking_number="15501234567890", eta=day(6),
+             items=[item("SHO-RUN-42", "Running shoes (EU 42)")],
+             address="Via Roma 10, 00184 Roma, Italy"),
+        dict(order_number="54321", customer_name="Chris Novak", status="out_for_delivery",
+             carrier="DHL", tracking_number="JD014600004711", eta=day(0),
+             items=[item("HDP-BT-02", "Bluetooth headphones")],
+             address="Hauptstrasse 5, 10115 Berlin, Germany"),
+        dict(order_number="56789", customer_name="Taylor Kim", status="cancelled",
+             carrier=None, tracking_number=None, eta=None,
+             items=[item("BAG-LTH-01", "Leather backpack")],
+             address="21 Elm Road, Leeds LS1 4AP, UK"),
+        dict(order_number="67890", customer_name="Priya Shah", status="delivered",
+             carrier="Royal Mail", tracking_number="RM123456785GB", eta=day(-10),
+             items=[item("BLK-WOL-01", "Wool blanket"), item("PLW-CTN-02", "Cotton pillow", 2)],
+             address="7 High Street, Oxford OX1 4AA, UK"),
+        dict(order_number="78901", customer_name="Lukas Berg", status="shipped",
+             carrier="FedEx", tracking_number="794612345678", eta=day(3),
+             items=[item("KET-ELC-01", "Electric kettle")],
+             address="Storgatan 3, 111 23 Stockholm, Sweden"),
+        dict(order_number="89012", customer_name="Emma Dubois", status="returned",
+             carrier="UPS", tracking_number="1Z999AA10123456799", eta=day(-20),
+             items=[item("JKT-RNW-L", "Rain jacket (L)")],
+             address="15 Quai Saint-Michel, 69002 Lyon, France"),
+        dict(order_number="90123", customer_name="Noah Fischer", status="processing",
+             carrier=None, tracking_number=None, eta=day(4),
+             items=[item("PHN-CSE-13", "Phone case"), item("CBL-USB-C", "USB-C cable", 2)],
+             address="Ringstrasse 1, 1010 Wien, Austria"),
+    ]
+
+
+DEMO_ORDER_NUMBERS = tuple(o["order_number"] for o in _demo_orders(dt.date.today()))
+
+
+def default_database_url() -> str:
+    """``SHOP_DATABASE_URL`` if set, else an SQLite file under ``<project>/var/``."""
+    url = os.environ.get(DATABASE_URL_ENV, "").strip()
+    if url:
+        return url
+    DEFAULT_DATABASE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{DEFAULT_DATABASE_PATH}"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class ShopDatabase:
+    """Typed access to the shop's tables; one instance per database URL, safe across threads."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        self.url = url
+        self.engine: Engine = sa.create_engine(url, future=True)
+
+    def create_schema(self) -> None:
+        """Creates missing tables; existing tables and rows are left alone."""
+        metadata.create_all(self.engine)
+
+    def seed_demo_orders(self, today: Optional[dt.date] = None) -> int:
+        """Inserts the demo orders that are not there yet; returns how many were inserted."""
+        demo = _demo_orders(today or dt.date.today())
+        try:
+            with self.engine.begin() as conn:
+                existing = set(conn.execute(sa.select(orders.c.order_number)).scalars())
+                missing = [
+                    {**order, "created_at": _now()}
+                    for order in demo
+                    if order["order_number"] not in existing
+                ]
+                if missing:
+                    conn.execute(orders.insert(), missing)
+        except sa.exc.IntegrityError:
+            # Another action-server replica seeded at the same moment: its rows are ours too.
+            return 0
+        return len(missing)
+
+    def get_order(self, order_number: str) -> Optional[Dict[str, Any]]:
+        """The order as a dict, or None when there is no such order."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(orders).where(orders.c.order_number == order_number.strip())
+            ).mappings().first()
+        return dict(row) if row else None
+
+    def order_exists(self, order_number: str) -> bool:
+        return self.get_order(order_number) is not None
+
+    def create_return(
+        self, order_number: str, reason: str, evidence: List[Dict[str, Any]]
+    ) -> int:
+        """Opens a return for an existing order; evidence is a list of attachment references."""
+        if not self.order_exists(order_number):
+            raise ValueError(f"Cannot open a return: there is no order {order_number!r}.")
+        if not reason or not reason.strip():
+            raise ValueError("Cannot open a return without a reason.")
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                returns.insert().values(
+                    order_number=order_number,
+                    reason=reason.strip(),
+                    evidence=list(evidence),
+                    status=RETURN_OPEN,
+                    created_at=_now(),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def get_return(self, return_id: int) -> Optional[Dict[str, Any]]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(returns).where(returns.c.id == return_id)
+            ).mappings().first()
+        return dict(row) if row else None
+
+    def returns_for_order(self, order_number: str) -> List[Dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(returns)
+                .where(returns.c.order_number == order_number)
+                .order_by(returns.c.id)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    def create_ticket(
+        self,
+        sender_id: str,
+        reason: str,
+        transcript: List[Dict[str, Any]],
+        sentiment_history: List[Dict[str, Any]],
+        attachments: List[Dict[str, Any]],
+    ) -> int:
+        """Records an open hand-off ticket for a conversation; returns its id."""
+        if not sender_id:
+            raise ValueError("Cannot open a ticket without a conversation id (sender_id).")
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                tickets.insert().values(
+                    sender_id=sender_id,
+                    reason=reason,
+                    transcript=list(transcript),
+                    sentiment_history=list(sentiment_history),
+                    attachments=list(attachments),
+                    status=TICKET_OPEN,
+                    created_at=_now(),
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def get_ticket(self, ticket_id: int) -> Optional[Dict[str, Any]]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(tickets).where(tickets.c.id == ticket_id)
+            ).mappings().first()
+        return dict(row) if row else None
+
+    def tickets_for_conversation(self, sender_id: str) -> List[Dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(tickets).where(tickets.c.sender_id == sender_id).order_by(tickets.c.id)
+            ).mappings().all()
+        return [dict(r) for r in rows]
+
+    def close_ticket(self, ticket_id: int) -> None:
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                tickets.update().where(tickets.c.id == ticket_id).values(status=TICKET_CLOSED)
+            ).rowcount
+        if not updated:
+            raise ValueError(f"There is no ticket {ticket_id}.")
+
+
+def return_reference(return_id: int) -> str:
+    """The return id as customers see it."""
+    return f"RET-{return_id:05d}"
+
+
+def ticket_reference(ticket_id: int) -> str:
+    """The ticket id as customers see it."""
+    return f"TCK-{ticket_id:05d}"
+
+
+_databases: Dict[str, ShopDatabase] = {}
+_lock = threading.Lock()
+
+
+def get_database(url: Optional[str] = None) -> ShopDatabase:
+    """The (created and seeded) database for ``url``; set up once per URL and process."""
+    url = url or default_database_url()
+    with _lock:
+        database = _databases.get(url)
+        if database is None:
+            database = ShopDatabase(url)
+            database.create_schema()
+            database.seed_demo_orders()
+            _databases[url] = database
+        return database

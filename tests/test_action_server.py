@@ -1,0 +1,312 @@
+"""The real rasa-sdk action server, called over HTTP with the payloads Rasa itself builds.
+
+Trackers are built with Rasa's own ``DialogueStateTracker`` and serialised the way Rasa's
+``RemoteAction`` does (``current_state(EventVerbosity.ALL)`` plus ``domain.as_dict()``), so a
+change in the tracker format or the domain breaks these tests, not a hand-written fixture.
+"""
+
+import functools
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional
+
+import pytest
+import requests
+import rasa
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActiveLoop,
+    BotUttered,
+    Event,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+)
+from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
+
+from actions import db
+
+# Rasa 3.6 warns about removed slot auto-fill for every domain that has slots.
+pytestmark = pytest.mark.filterwarnings("ignore:Slot auto-fill has been removed")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@functools.lru_cache(maxsize=1)
+def _domain() -> Domain:
+    return Domain.load(str(PROJECT_ROOT / "domain.yml"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('shop') / 'shop.sqlite3'}"
+
+
+@pytest.fixture(scope="module")
+def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Starts ``python -m rasa_sdk --actions actions`` and yields its base URL."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("log") / "action_server.log"
+    env = {**os.environ, db.DATABASE_URL_ENV: database_url, "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
+            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"action server exited: {log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"action server not healthy in 60 s: {log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def shop(database_url: str) -> db.ShopDatabase:
+    """The same database the server writes to, for checking rows."""
+    return db.get_database(database_url)
+
+
+def _user(text: str, intent: str, entities: Optional[List[Dict[str, Any]]] = None,
+          metadata: Optional[Dict[str, Any]] = None, sentiment: Optional[str] = None) -> UserUttered:
+    parse_data: Dict[str, Any] = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.95},
+        "entities": entities or [],
+        "intent_ranking": [{"name": intent, "confidence": 0.95}],
+    }
+    if sentiment:
+        parse_data["sentiment"] = {"label": sentiment, "confidence": 0.88,
+                                   "scores": {sentiment: 0.88}}
+    return UserUttered(text, parse_data["intent"], parse_data["entities"], parse_data,
+                       input_channel="rest", metadata=metadata or {})
+
+
+def _order_entity(number: str, text: str) -> Dict[str, Any]:
+    start = text.index(number)
+    return {"entity": "order_number", "value": number, "start": start,
+            "end": start + len(number), "extractor": "DIETClassifier"}
+
+
+def _call(server: str, action: str, events: List[Event], sender: str = "customer-1") -> Dict:
+    """POSTs exactly what Rasa's RemoteAction posts for this tracker."""
+    tracker = DialogueStateTracker.from_events(sender, events, slots=_domain().slots)
+    payload = {
+        "next_action": action,
+        "sender_id": sender,
+        "tracker": tracker.current_state(EventVerbosity.ALL),
+        "domain": _domain().as_dict(),
+        "version": rasa.__version__,
+    }
+    response = requests.post(f"{server}/webhook", json=payload, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _texts(result: Dict) -> List[str]:
+    return [r.get("text") for r in result["responses"]]
+
+
+def _slots(result: Dict) -> Dict[str, Any]:
+    return {e["name"]: e["value"] for e in result["events"] if e["event"] == "slot"}
+
+
+def _start() -> List[Event]:
+    return [ActionExecuted("action_session_start"), SessionStarted(),
+            ActionExecuted("action_listen")]
+
+
+def test_health_and_registered_actions(server: str) -> None:
+    names = {a["name"] for a in requests.get(f"{server}/actions", timeout=5).json()}
+    assert {"action_check_order_status", "validate_return_form", "action_open_return",
+            "action_handoff_to_human"} <= names
+
+
+def test_order_status_reports_status_carrier_and_eta(server: str) -> None:
+    text = "where is my order 12345?"
+    events = _start() + [
+        _user(text, "order_status", [_order_entity("12345", text)]),
+        SlotSet("order_number", "12345"),
+        ActionExecuted("order_status_form"), ActiveLoop("order_status_form"), ActiveLoop(None),
+    ]
+    result = _call(server, "action_check_order_status", events)
+    [reply] = _texts(result)
+    assert reply.startswith("Order 12345 has shipped with DHL (tracking number JD014600003828). "
+                            "Expected delivery: ")
+    assert reply.endswith("Items: 2 x Ceramic coffee mug.")
+    assert result["events"] == []
+
+
+def test_unknown_order_gets_a_clear_message_and_the_number_is_forgotten(server: str) -> None:
+    events = _start() + [_user("it's 99999", "inform"), SlotSet("order_number", "99999")]
+    result = _call(server, "action_check_order_status", events)
+    assert _texts(result) == [
+        "I couldn't find an order with the number 99999. Please check the 5-digit number in "
+        "your order confirmation email and try again."]
+    assert _slots(result) == {"order_number": None}
+
+
+def _return_form_events(order_number: str) -> List[Event]:
+    text = f"it's {order_number}"
+    return _start() + [
+        _user("I want to return something", "return_request"),
+        ActionExecuted("return_form"), ActiveLoop("return_form"),
+        SlotSet("requested_slot", "order_number"),
+        BotUttered("Could you give me your 5-digit order number?"),
+        ActionExecuted("action_listen"),
+        _user(text, "inform", [_order_entity(order_number, text)]),
+        # Rasa appends the extracted slot candidates before asking for validation.
+        SlotSet("order_number", order_number),
+    ]
+
+
+def test_return_form_accepts_an_existing_order(server: str) -> None:
+    result = _call(server, "validate_return_form", _return_form_events("12345"))
+    assert _texts(result) == []
+    assert _slots(result)["order_number"] == "12345"
+
+
+def test_return_form_rejects_an_unknown_order_and_asks_again(server: str) -> None:
+    result = _call(server, "validate_return_form", _return_form_events("99999"))
+    assert _texts(result) == [
+        "I couldn't find an order with the number 99999. Please check the 5-digit number in "
+        "your order confirmation email."]
+    assert _slots(result)["order_number"] is None
+
+
+def test_return_form_rejects_a_cancelled_order(server: str) -> None:
+    result = _call(server, "validate_return_form", _return_form_events("56789"))
+    assert "Order 56789 was cancelled already" in _texts(result)[0]
+    assert _slots(result)["order_number"] is None
+
+
+def test_return_form_validates_the_reason(server: str) -> None:
+    base = _return_form_events("12345")[:-2] + [
+        SlotSet("order_number", "12345"), SlotSet("requested_slot", "return_reason"),
+        ActionExecuted("action_listen"),
+    ]
+    too_short = _call(server, "validate_return_form",
+                      base + [_user("eh", "inform"), SlotSet("return_reason", "eh")])
+    assert _texts(too_short) == ["Could you tell me in a few words why you're returning it?"]
+    assert _slots(too_short)["return_reason"] is None
+    good = _call(server, "validate_return_form",
+                 base + [_user("the zip is broken", "inform"),
+                         SlotSet("return_reason", "the zip is broken")])
+    assert _slots(good)["return_reason"] == "the zip is broken"
+    # A canonical reason from the synonyms is kept; a fragment the extractor caught is not.
+    canonical = _call(server, "validate_return_form",
+                      base + [_user("it's too small", "inform"),
+                              SlotSet("return_reason", "wrong size")])
+    assert _slots(canonical)["return_reason"] == "wrong size"
+    fragment = _call(server, "validate_return_form",
+                     base + [_user("the t-shirt doesn't fit me", "inform"),
+                             SlotSet("return_reason", "fit")])
+    assert _slots(fragment)["return_reason"] == "the t-shirt doesn't fit me"
+
+
+def test_open_return_records_the_photo_as_evidence(server: str, shop: db.ShopDatabase) -> None:
+    photo = {"type": "image", "path": "data/media/broken_mug.jpg", "mime_type": "image/jpeg"}
+    events = _start() + [
+        _user("my mug arrived broken", "damaged_item", metadata={"attachments": [photo]}),
+        BotUttered("Would you like me to start a return for it?"),
+        ActionExecuted("action_listen"),
+        _user("yes", "affirm"),
+        ActionExecuted("return_form"), ActiveLoop("return_form"),
+        SlotSet("order_number", "12345"), SlotSet("return_reason", "damaged"),
+        ActiveLoop(None), SlotSet("requested_slot", None),
+    ]
+    before = {r["id"] for r in shop.returns_for_order("12345")}
+    result = _call(server, "action_open_return", events)
+    [row] = [r for r in shop.returns_for_order("12345") if r["id"] not in before]
+    assert (row["reason"], row["status"]) == ("damaged", "open")
+    assert row["evidence"] == [photo]
+    assert _texts(result) == [
+        f"I've opened return {db.return_reference(row['id'])} for order 12345 (reason: damaged)."
+        " I added the 1 attachment you sent as evidence. You'll get a prepaid return label by "
+        "email within 24 hours."]
+    assert _slots(result) == {"order_number": None, "return_reason": None}
+
+    # A second return in the same conversation does not reuse the first one's photo.
+    second = events + [ActionExecuted("action_open_return"), ActionExecuted("action_listen"),
+                       _user("I also want to return order 78901", "return_request"),
+                       SlotSet("order_number", "78901"), SlotSet("return_reason", "wrong size")]
+    result = _call(server, "action_open_return", second)
+    [row] = shop.returns_for_order("78901")
+    assert row["evidence"] == []
+    assert "for order 78901 (reason: wrong size). You'll get" in _texts(result)[0]
+
+
+def test_handoff_records_a_ticket_with_transcript_sentiment_and_attachments(
+    server: str, shop: db.ShopDatabase,
+) -> None:
+    screenshot = {"type": "image", "url": "https://cdn.example.com/u/error.png"}
+    events = [
+        _user("hi", "greet", sentiment="neutral"),  # previous session: not in the ticket
+        BotUttered("Hi!"),
+    ] + _start() + [
+        _user("I was charged twice!!", "payment_problem", sentiment="negative",
+              metadata={"attachments": [screenshot]}),
+        BotUttered("I'm sorry your payment didn't go through."),
+        ActionExecuted("action_listen"),
+        _user("this is the worst service ever", "complaint", sentiment="negative"),
+        BotUttered("I'm very sorry about your experience."),
+        BotUttered("Would you like me to pass this to a member of our customer service team?"),
+        ActionExecuted("action_listen"),
+        _user("yes please", "affirm", sentiment="positive"),
+    ]
+    result = _call(server, "action_handoff_to_human", events, sender="angry-customer")
+    [ticket] = shop.tickets_for_conversation("angry-customer")
+    reference = db.ticket_reference(ticket["id"])
+    assert _texts(result) == [
+        f"I've passed our conversation to a member of our customer service team (ticket "
+        f"{reference}). A human colleague will reply here as soon as possible, usually within "
+        "a few hours, and can see everything we talked about, so you won't need to repeat "
+        "yourself."]
+    assert ticket["status"] == "open"
+    assert ticket["reason"] == "complaint"
+    assert [(t["role"], t["text"]) for t in ticket["transcript"]] == [
+        ("user", "I was charged twice!!"),
+        ("bot", "I'm sorry your payment didn't go through."),
+        ("user", "this is the worst service ever"),
+        ("bot", "I'm very sorry about your experience."),
+        ("bot", "Would you like me to pass this to a member of our customer service team?"),
+        ("user", "yes please"),
+    ]
+    assert [s["label"] for s in ticket["sentiment_history"]] == ["negative", "negative", "positive"]
+    assert ticket["attachments"] == [screenshot]
+
+
+def test_unknown_action_is_reported(server: str) -> None:
+    tracker = DialogueStateTracker.from_events("x", _start(), slots=_domain().slots)
+    response = requests.post(f"{server}/webhook", json={
+        "next_action": "action_does_not_exist", "sender_id": "x",
+        "tracker": tracker.current_state(EventVerbosity.ALL), "domain": _domain().as_dict(),
+    }, timeout=10)
+    assert response.status_code == 404
