@@ -226,6 +226,7 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
             heads=self._config["num_heads"],
             dropout=float(self._config["dropout"]),
             mode=self._config["fusion"],
+            sparse=[spec.sparse for spec in specs],
         )
 
     def persist(self) -> None:

@@ -7,10 +7,33 @@ summary token's attention over modalities is returned as the explanation. ``conc
 plain baseline: masked tokens concatenated into an MLP.
 """
 
-from typing import List, Tuple
+from typing import List, Sequence, Tuple, Union
 
 import torch
 from torch import nn
+
+# A sparse modality arrives as (indices, offsets, weights), the EmbeddingBag input format: the
+# cost is per non-zero count, not per vocabulary entry, which makes char n-grams affordable.
+SparseInput = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+ModalityInput = Union[torch.Tensor, SparseInput]
+
+
+class SparseProjection(nn.Module):
+    """Linear projection of sparse counts (an EmbeddingBag with sparse gradients) to a token."""
+
+    def __init__(self, width: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        self.bag = nn.EmbeddingBag(width, hidden, mode="sum", sparse=True)
+        nn.init.normal_(self.bag.weight, std=width ** -0.5)
+        self.bias = nn.Parameter(torch.zeros(hidden))
+        self.dropout = dropout
+        self.out = nn.Sequential(nn.LayerNorm(hidden), nn.GELU())
+
+    def forward(self, x: SparseInput) -> torch.Tensor:
+        indices, offsets, weights = x
+        if self.training and self.dropout > 0:
+            weights = nn.functional.dropout(weights, self.dropout)
+        return self.out(self.bag(indices, offsets, per_sample_weights=weights) + self.bias)
 
 
 class FusionLayer(nn.Module):
@@ -49,12 +72,16 @@ class FusionNet(nn.Module):
         heads: int = 4,
         dropout: float = 0.2,
         mode: str = "attention",
+        sparse: Sequence[bool] = (),
     ) -> None:
         super().__init__()
         self.mode = mode
+        sparse = list(sparse) or [False] * len(input_widths)
         self.projections = nn.ModuleList(
-            nn.Sequential(nn.Dropout(dropout), nn.Linear(width, hidden), nn.LayerNorm(hidden), nn.GELU())
-            for width in input_widths
+            SparseProjection(width, hidden, dropout)
+            if is_sparse
+            else nn.Sequential(nn.Dropout(dropout), nn.Linear(width, hidden), nn.LayerNorm(hidden), nn.GELU())
+            for width, is_sparse in zip(input_widths, sparse)
         )
         n_modalities = len(input_widths)
         if mode == "attention":
@@ -70,7 +97,7 @@ class FusionNet(nn.Module):
         self.sentiment_head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, max(n_sentiments, 1)))
 
     def forward(
-        self, inputs: List[torch.Tensor], present: torch.Tensor
+        self, inputs: List[ModalityInput], present: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns intent logits, sentiment logits and per-modality weights (rows sum to 1)."""
         tokens = torch.stack([proj(x) for proj, x in zip(self.projections, inputs)], dim=1)

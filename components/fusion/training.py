@@ -33,13 +33,35 @@ class TrainingReport:
         return self.__dict__.copy()
 
 
-def to_tensors(features: FeatureMatrix) -> Tuple[List[torch.Tensor], torch.Tensor]:
-    """Dense torch inputs (sparse rows are densified per batch only)."""
-    inputs = []
+def to_tensors(features: FeatureMatrix) -> Tuple[List[object], torch.Tensor]:
+    """Torch inputs: dense tensors, and (indices, offsets, weights) for sparse CSR rows."""
+    inputs: List[object] = []
     for values in features.values:
-        array = values.toarray() if hasattr(values, "toarray") else values
-        inputs.append(torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)))
+        if hasattr(values, "indptr"):
+            inputs.append(
+                (
+                    torch.from_numpy(values.indices.astype(np.int64)),
+                    torch.from_numpy(values.indptr[:-1].astype(np.int64)),
+                    torch.from_numpy(values.data.astype(np.float32)),
+                )
+            )
+        else:
+            inputs.append(torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)))
     return inputs, torch.from_numpy(features.present)
+
+
+def _optimizers(model: FusionNet, config: Dict) -> List[torch.optim.Optimizer]:
+    """AdamW for dense weights; SparseAdam for the sparse n-gram tables (sparse gradients)."""
+    sparse = [p for m in model.modules() if isinstance(m, nn.EmbeddingBag) for p in m.parameters()]
+    sparse_ids = {id(p) for p in sparse}
+    dense = [p for p in model.parameters() if id(p) not in sparse_ids]
+    learning_rate = float(config["learning_rate"])
+    optimizers: List[torch.optim.Optimizer] = [
+        torch.optim.AdamW(dense, lr=learning_rate, weight_decay=float(config["weight_decay"]))
+    ]
+    if sparse:
+        optimizers.append(torch.optim.SparseAdam(sparse, lr=learning_rate))
+    return optimizers
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -105,9 +127,7 @@ def train_model(
         ignore_index=IGNORE,
         label_smoothing=float(config["label_smoothing"]),
     )
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=float(config["learning_rate"]), weight_decay=float(config["weight_decay"])
-    )
+    optimizers = _optimizers(model, config)
     epochs = int(config["epochs"])
     batch_size = int(config["batch_size"])
     patience = int(config["patience"])
@@ -132,9 +152,11 @@ def train_model(
                 loss = loss + float(config["sentiment_loss_weight"]) * sentiment_loss(
                     sentiment_logits, y_sentiment[rows]
                 )
-            optimizer.zero_grad()
+            for optimizer in optimizers:
+                optimizer.zero_grad()
             loss.backward()
-            optimizer.step()
+            for optimizer in optimizers:
+                optimizer.step()
 
         if validation is None:
             continue
