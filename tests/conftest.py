@@ -109,7 +109,12 @@ def shop_database_url() -> str:
 
 @pytest.fixture(scope="session")
 def trained_assistant() -> Path:
-    """The reference assistant trained once per session with `rasa train` (real pipeline)."""
+    """The reference assistant trained once per session with `rasa train` (real pipeline).
+
+    While developing, MM_TEST_MODEL=<model.tar.gz> reuses a model trained from the same files.
+    """
+    if os.environ.get("MM_TEST_MODEL"):
+        return Path(os.environ["MM_TEST_MODEL"])
     from rasa.model_training import train
 
     result = train(

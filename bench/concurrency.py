@@ -1,0 +1,305 @@
+"""Concurrency benchmark: many parallel conversations with text, photo and voice messages through
+the REST channel (MediaRestInput) of a real `rasa run`.
+
+It starts the action server and `rasa run` itself (localhost only), drives N conversations at
+once, each a short scripted mix of text, photo uploads (multipart) and voice uploads (flite
+speech), then reads every conversation's tracker to check that it holds all its user messages,
+in order, with their attachments. Reports throughput, p50/p95 latency (overall and per kind),
+errors (must be zero) and the tracker check; ``--json OUT`` writes the report.
+
+    .venv/bin/python -m bench.concurrency --model models/<model>.tar.gz --json bench/reports/concurrency.json
+    .venv/bin/python -m bench.concurrency --train --conversations 50   # trains config.yml first
+
+Bounded: at most 500 conversations x 20 turns, a per-request timeout and an overall deadline.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import aiohttp
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGES = sorted((ROOT / "data" / "media" / "images").glob("*.*"))
+TEXTS = [
+    "hello",
+    "where is my order",
+    "my order 12345 hasn't arrived yet",
+    "I want to return something",
+    "thanks",
+    "can I talk to a person",
+    "my payment failed",
+]
+PHOTO_TEXTS = ["my parcel arrived like this", "this is not what I ordered", "", "I get this error"]
+VOICE_PHRASES = ["where is my order", "I want to return my shoes", "hello, I need some help please"]
+MAX_CONVERSATIONS = 500
+MAX_TURNS = 20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_env(cache: Path) -> Dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        RASA_TELEMETRY_ENABLED="false",
+        TF_CPP_MIN_LOG_LEVEL="2",
+        RASA_CACHE_DIRECTORY=str(cache),
+        PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
+    )
+    return env
+
+
+def wait_up(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: process exited:\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not up after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def make_voices(folder: Path) -> List[Tuple[str, bytes]]:
+    """(phrase, WAV bytes) spoken by flite."""
+    voices = []
+    for i, phrase in enumerate(VOICE_PHRASES):
+        path = folder / f"voice{i}.wav"
+        subprocess.run(["flite", "-t", phrase, "-o", str(path)], check=True)
+        voices.append((phrase, path.read_bytes()))
+    return voices
+
+
+def script(conversation: int, turns: int, voices: List[Tuple[str, bytes]]) -> List[Dict[str, Any]]:
+    """One conversation's turns: text first, then a seeded mix of text, photo and voice."""
+    rng = random.Random(conversation)
+    steps: List[Dict[str, Any]] = [{"kind": "text", "text": "hello"}]
+    kinds = ["text", "photo", "voice"]
+    for turn in range(1, turns):
+        kind = kinds[(conversation + turn) % 3] if turn < 4 else rng.choice(kinds)
+        if kind == "text":
+            steps.append({"kind": "text", "text": rng.choice(TEXTS)})
+        elif kind == "photo":
+            image = rng.choice(IMAGES)
+            steps.append({"kind": "photo", "text": rng.choice(PHOTO_TEXTS), "file": image.name, "data": image.read_bytes()})
+        else:
+            phrase, wav = rng.choice(voices)
+            steps.append({"kind": "voice", "text": "", "file": "voice.wav", "data": wav, "phrase": phrase})
+    return steps
+
+
+async def send(session: aiohttp.ClientSession, url: str, sender: str, step: Dict[str, Any]) -> Tuple[float, Optional[str], int]:
+    """(latency s, error or None, number of bot messages) for one turn."""
+    started = time.perf_counter()
+    try:
+        if step["kind"] == "text":
+            request = session.post(url, json={"sender": sender, "message": step["text"]})
+        else:
+            form = aiohttp.FormData()
+            form.add_field("sender", sender)
+            form.add_field("message", step["text"])
+            mime = "audio/wav" if step["kind"] == "voice" else ("image/png" if step["file"].endswith(".png") else "image/jpeg")
+            form.add_field("file", step["data"], filename=step["file"], content_type=mime)
+            request = session.post(url, data=form)
+        async with request as reply:
+            body = await reply.text()
+            latency = time.perf_counter() - started
+            if reply.status != 200:
+                return latency, f"HTTP {reply.status}: {body[:200]}", 0
+            messages = json.loads(body)
+            return latency, None, len(messages) if isinstance(messages, list) else 0
+    except (aiohttp.ClientError, asyncio.TimeoutError, json.JSONDecodeError) as exc:
+        return time.perf_counter() - started, f"{type(exc).__name__}: {exc}", 0
+
+
+async def drive(server: str, conversations: List[Tuple[str, List[Dict[str, Any]]]], concurrency: int, request_timeout: float) -> List[Dict[str, Any]]:
+    """Runs every conversation (turns in order, conversations in parallel); one record per turn."""
+    url = f"{server}/webhooks/rest/webhook"
+    records: List[Dict[str, Any]] = []
+    gate = asyncio.Semaphore(concurrency)
+    timeout = aiohttp.ClientTimeout(total=request_timeout)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+
+        async def run(sender: str, steps: List[Dict[str, Any]]) -> None:
+            async with gate:
+                for index, step in enumerate(steps):
+                    latency, error, replies = await send(session, url, sender, step)
+                    records.append({"sender": sender, "turn": index, "kind": step["kind"], "latency_s": latency, "error": error, "replies": replies})
+
+        await asyncio.gather(*(run(sender, steps) for sender, steps in conversations))
+    return records
+
+
+def check_trackers(server: str, conversations: List[Tuple[str, List[Dict[str, Any]]]]) -> List[str]:
+    """Problems found: a tracker missing messages, out of order, or without an attachment."""
+    problems = []
+    for sender, steps in conversations:
+        tracker = requests.get(f"{server}/conversations/{sender}/tracker", timeout=60).json()
+        users = [e for e in tracker.get("events", []) if e.get("event") == "user"]
+        if len(users) != len(steps):
+            problems.append(f"{sender}: {len(users)} user events, expected {len(steps)}")
+            continue
+        times = [e.get("timestamp", 0) for e in users]
+        if times != sorted(times):
+            problems.append(f"{sender}: user events not in time order")
+        for event, step in zip(users, steps):
+            attachments = (event.get("metadata") or {}).get("attachments") or []
+            if (event.get("text") or "") != step["text"]:
+                problems.append(f"{sender}: expected text {step['text']!r}, tracker has {event.get('text')!r}")
+                break
+            expected = {"text": None, "photo": "image", "voice": "audio"}[step["kind"]]
+            kinds = [a.get("type") for a in attachments]
+            if (expected is None and kinds) or (expected is not None and kinds != [expected]):
+                problems.append(f"{sender}: turn {step['kind']} has attachments {kinds}")
+                break
+            if expected and not (event.get("parse_data") or {}).get("media_references"):
+                problems.append(f"{sender}: {step['kind']} not resolved by the pipeline: {(event.get('parse_data') or {}).get('attachment_errors')}")
+                break
+    return problems
+
+
+def percentile(values: List[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q
+    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
+
+
+def summarise(records: List[Dict[str, Any]], wall: float) -> Dict[str, Any]:
+    latencies = [r["latency_s"] for r in records if r["error"] is None]
+    by_kind = {}
+    for kind in ("text", "photo", "voice"):
+        values = [r["latency_s"] for r in records if r["kind"] == kind and r["error"] is None]
+        by_kind[kind] = {
+            "requests": sum(1 for r in records if r["kind"] == kind),
+            "p50_s": round(percentile(values, 0.5), 3),
+            "p95_s": round(percentile(values, 0.95), 3),
+        }
+    errors = [r for r in records if r["error"] is not None]
+    return {
+        "requests": len(records),
+        "wall_s": round(wall, 2),
+        "throughput_rps": round(len(records) / wall, 2) if wall else None,
+        "p50_s": round(percentile(latencies, 0.5), 3),
+        "p95_s": round(percentile(latencies, 0.95), 3),
+        "max_s": round(max(latencies), 3) if latencies else None,
+        "mean_s": round(statistics.mean(latencies), 3) if latencies else None,
+        "by_kind": by_kind,
+        "errors": len(errors),
+        "error_samples": [r["error"] for r in errors[:5]],
+        "empty_replies": sum(1 for r in records if r["error"] is None and r["replies"] == 0),
+    }
+
+
+def train(work: Path, env: Dict[str, str]) -> Path:
+    """Trains the project's assistant (config.yml, domain.yml, data/) into ``work``."""
+    subprocess.run(
+        [sys.executable, "-m", "rasa", "train", "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
+         "--out", str(work), "--fixed-model-name", "bench"],
+        cwd=ROOT, env=env, check=True,
+    )
+    return work / "bench.tar.gz"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", type=Path, help="trained model (.tar.gz)")
+    source.add_argument("--train", action="store_true", help="train config.yml first")
+    parser.add_argument("--conversations", type=int, default=50)
+    parser.add_argument("--turns", type=int, default=4, help="messages per conversation")
+    parser.add_argument("--concurrency", type=int, default=None, help="conversations in flight (default: all)")
+    parser.add_argument("--request-timeout", type=float, default=180.0)
+    parser.add_argument("--deadline", type=float, default=1200.0, help="overall limit for the load phase, seconds")
+    parser.add_argument("--json", type=Path, help="write the report here")
+    args = parser.parse_args(argv)
+    if not 1 <= args.conversations <= MAX_CONVERSATIONS or not 1 <= args.turns <= MAX_TURNS:
+        parser.error(f"--conversations 1..{MAX_CONVERSATIONS}, --turns 1..{MAX_TURNS}")
+    concurrency = args.concurrency or args.conversations
+
+    work = Path(tempfile.mkdtemp(prefix="bench-concurrency-"))
+    env = base_env(work / "rasa-cache")
+    uploads = os.path.join("var", "media", "uploads", f"bench-{uuid.uuid4().hex[:8]}")
+    processes: List[subprocess.Popen] = []
+    try:
+        model = train(work, env) if args.train else args.model.resolve()
+        action_port, rasa_port = free_port(), free_port()
+        actions_log, rasa_log = work / "actions.log", work / "rasa.log"
+        env_actions = dict(env, SHOP_DATABASE_URL=f"sqlite:///{work / 'shop.sqlite3'}")
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+            cwd=ROOT, env=env_actions, stdout=open(actions_log, "w"), stderr=subprocess.STDOUT))
+        (work / "credentials.yml").write_text(f"components.channels.rest.MediaRestInput:\n  media_folder: {uploads}\n")
+        (work / "endpoints.yml").write_text(f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n")
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "rasa", "run", "--enable-api", "--interface", "127.0.0.1", "--port", str(rasa_port),
+             "--model", str(model), "--credentials", str(work / "credentials.yml"), "--endpoints", str(work / "endpoints.yml")],
+            cwd=ROOT, env=env, stdout=open(rasa_log, "w"), stderr=subprocess.STDOUT))
+        wait_up(f"http://127.0.0.1:{action_port}/health", processes[0], actions_log, 120)
+        server = f"http://127.0.0.1:{rasa_port}"
+        wait_up(f"{server}/status", processes[1], rasa_log, 600)
+
+        voices = make_voices(work)
+        run_id = uuid.uuid4().hex[:6]
+        conversations = [(f"bench-{run_id}-{i:03d}", script(i, args.turns, voices)) for i in range(args.conversations)]
+        # Warm-up: the first photo and voice message load the image and speech models.
+        warm = script(1, 3, voices)
+        asyncio.run(drive(server, [(f"warmup-{run_id}", warm)], 1, args.request_timeout))
+
+        started = time.perf_counter()
+        records = asyncio.run(asyncio.wait_for(drive(server, conversations, concurrency, args.request_timeout), args.deadline))
+        wall = time.perf_counter() - started
+        report = summarise(records, wall)
+        problems = check_trackers(server, conversations)
+        report.update({
+            "conversations": args.conversations,
+            "turns_per_conversation": args.turns,
+            "concurrency": concurrency,
+            "trackers_complete_and_ordered": not problems,
+            "tracker_problems": problems[:10],
+            "model": str(model),
+            "cpu_count": os.cpu_count(),
+        })
+        print(json.dumps(report, indent=2))
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=2) + "\n")
+        return 0 if report["errors"] == 0 and not problems else 1
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(ROOT / uploads, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

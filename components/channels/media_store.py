@@ -1,0 +1,202 @@
+"""Where channels put the photos and voice messages customers upload.
+
+A channel never puts file bytes into message metadata (metadata ends up in the tracker store):
+it saves the upload here and sends the small reference ``{"type", "path", "mime", "name"}`` that
+the AttachmentResolver reads back. The store
+
+- checks every file with the media package's own rules (``components.media.sniff``: the bytes
+  decide the type, size caps per kind, images fully decoded with a pixel cap, audio headers
+  parsed), so a file the resolver would refuse is refused at upload time, with the same
+  customer-facing message;
+- names files by content, ``<sha256><extension of the sniffed type>``: the same photo sent twice
+  is stored once, a name can never collide with or overwrite different content, and nothing the
+  sender chose (file name, claimed type) reaches the file system;
+- writes atomically (temporary file + rename), so a reader never sees half a file.
+
+The folder must be one of the AttachmentResolver's ``media_roots`` (default
+``var/media/uploads``); with several ``rasa run`` replicas it must be shared storage.
+"""
+
+import hashlib
+import os
+import tempfile
+import unicodedata
+from typing import Any, Dict, Optional, Tuple
+
+from components.media import errors
+from components.media.errors import AttachmentError
+from components.media.policy import AUDIO, IMAGE, MediaPolicy
+from components.media.sniff import check_type, normalise_mime, verify_audio, verify_image
+
+DEFAULT_FOLDER = "var/media/uploads"
+
+# File extension per canonical MIME type (the sniffed type, never the sender's claim).
+EXTENSIONS: Dict[str, str] = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "image/bmp": ".bmp",
+    "audio/wav": ".wav",
+    "audio/flac": ".flac",
+    "audio/ogg": ".ogg",
+    "audio/mpeg": ".mp3",
+    "audio/webm": ".webm",
+    "audio/mp4": ".m4a",
+}
+
+# MIME type per stored extension (stored names always end in one of EXTENSIONS' values).
+MIME_OF_EXTENSION: Dict[str, str] = {ext: mime for mime, ext in EXTENSIONS.items()}
+
+# Channel config keys that configure the store's limits (same names and defaults as the
+# AttachmentResolver's, so one set of numbers can be copied between config.yml and credentials.yml).
+LIMIT_KEYS = (
+    "max_image_bytes",
+    "max_audio_bytes",
+    "max_image_pixels",
+    "allowed_image_types",
+    "allowed_audio_types",
+)
+
+# HTTP status for each refusal, for the upload endpoints.
+_HTTP_STATUS = {
+    errors.TOO_LARGE: 413,
+    errors.DECOMPRESSION_BOMB: 413,
+    errors.UNSUPPORTED_TYPE: 415,
+    errors.TYPE_MISMATCH: 415,
+}
+
+_MAX_NAME = 120
+
+
+def http_status_for(error: AttachmentError) -> int:
+    """413 for too big, 415 for a type that is refused, 400 for anything else."""
+    return _HTTP_STATUS.get(error.code, 400)
+
+
+def clean_display_name(name: Optional[str]) -> Optional[str]:
+    """The sender's file name reduced to a short, printable base name (for display only)."""
+    if not name or not isinstance(name, str):
+        return None
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in base if unicodedata.category(c)[0] != "C").strip()
+    return base[:_MAX_NAME] or None
+
+
+def kind_of_declared(kind: Optional[str]) -> Optional[str]:
+    """'image' / 'audio' for a declared kind, None for no claim; anything else is refused."""
+    if kind is None or kind == "":
+        return None
+    lowered = str(kind).strip().lower()
+    if lowered in (IMAGE, AUDIO):
+        return lowered
+    raise errors.make_error(errors.UNSUPPORTED_TYPE, str(kind)[:40])
+
+
+class MediaStore:
+    """Checked, content-addressed storage for uploaded media; hands out path references."""
+
+    def __init__(self, folder: str = DEFAULT_FOLDER, policy: Optional[MediaPolicy] = None) -> None:
+        """``folder`` is created on first save; ``policy`` gives the size and type limits."""
+        if not folder or not isinstance(folder, str):
+            raise ValueError("MediaStore needs a folder name (e.g. 'var/media/uploads').")
+        self.folder = folder
+        self.policy = policy or MediaPolicy()
+        self.policy.validate()
+
+    @classmethod
+    def from_config(cls, config: Optional[Dict[str, Any]]) -> "MediaStore":
+        """A store from channel credentials: ``media_folder`` plus the limit keys in LIMIT_KEYS."""
+        config = config or {}
+        limits = {key: config[key] for key in LIMIT_KEYS if config.get(key) is not None}
+        policy = MediaPolicy.from_config(limits)
+        return cls(config.get("media_folder") or DEFAULT_FOLDER, policy)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The largest file any kind may be (the bigger of the image and audio caps)."""
+        return self.policy.max_bytes(None)
+
+    def real_folder(self) -> str:
+        """The folder as a real absolute path (symlinks followed)."""
+        return os.path.realpath(os.path.abspath(self.folder))
+
+    def check(
+        self,
+        data: bytes,
+        declared_kind: Optional[str] = None,
+        declared_mime: Optional[str] = None,
+        source: str = "upload",
+    ) -> Tuple[str, str]:
+        """(kind, mime) of acceptable media; raises AttachmentError with the customer message."""
+        kind = kind_of_declared(declared_kind)
+        if not data:
+            raise errors.make_error(errors.CORRUPT, source, kind)
+        if len(data) > self.policy.max_bytes(kind):
+            raise errors.make_error(
+                errors.TOO_LARGE, source, kind, limit=errors.human_size(self.policy.max_bytes(kind))
+            )
+        kind, mime = check_type(data, self.policy, source, kind, normalise_mime(declared_mime))
+        if kind == IMAGE:
+            verify_image(data, mime, self.policy, source)
+        else:
+            verify_audio(data, mime, source)
+        return kind, mime
+
+    def save(
+        self,
+        data: bytes,
+        declared_kind: Optional[str] = None,
+        declared_mime: Optional[str] = None,
+        name: Optional[str] = None,
+    ) -> Dict[str, str]:
+        """Checks and stores ``data``; returns the reference ``{"type", "path", "mime"[, "name"]}``.
+
+        Raises AttachmentError (``code`` + customer-facing ``message``) for refused files.
+        """
+        display_name = clean_display_name(name)
+        kind, mime = self.check(data, declared_kind, declared_mime, display_name or "upload")
+        file_name = hashlib.sha256(data).hexdigest() + EXTENSIONS[mime]
+        os.makedirs(self.folder, exist_ok=True)
+        target = os.path.join(self.folder, file_name)
+        if not os.path.isfile(target) or os.path.getsize(target) != len(data):
+            handle, temporary = tempfile.mkstemp(prefix=".upload-", dir=self.folder)
+            try:
+                with os.fdopen(handle, "wb") as stream:
+                    stream.write(data)
+                os.chmod(temporary, 0o644)
+                os.replace(temporary, target)
+            except BaseException:
+                if os.path.exists(temporary):
+                    os.unlink(temporary)
+                raise
+        reference = {"type": kind, "path": target, "mime": mime}
+        if display_name:
+            reference["name"] = display_name
+        return reference
+
+    def contains(self, path: str) -> bool:
+        """True when ``path`` is a file stored here (real path directly inside the folder)."""
+        if not isinstance(path, str) or not path or "\x00" in path:
+            return False
+        real = os.path.realpath(os.path.abspath(path))
+        return (
+            os.path.dirname(real) == self.real_folder()
+            and os.path.splitext(real)[1] in MIME_OF_EXTENSION
+            and os.path.isfile(real)
+        )
+
+    def stored_reference(self, entry: Any) -> Optional[Dict[str, str]]:
+        """A client-sent reference reduced to its known keys when it points into this store.
+
+        Channels whose clients may only send what they uploaded (the web chat) use this to drop
+        references to anything else; None means "not ours".
+        """
+        if not isinstance(entry, dict) or not self.contains(entry.get("path", "")):
+            return None
+        mime = MIME_OF_EXTENSION[os.path.splitext(entry["path"])[1]]
+        reference = {"type": mime.split("/", 1)[0], "path": entry["path"], "mime": mime}
+        name = clean_display_name(entry.get("name"))
+        if name:
+            reference["name"] = name
+        return reference

@@ -1,0 +1,148 @@
+"""HTTP upload handling shared by the web chat and REST channels (Sanic 21.12, as pinned by Rasa).
+
+Upload routes are registered with ``stream=True`` so the body is read here in chunks and the
+request is cut off with 413 as soon as it passes the store's size cap (a client cannot make the
+server buffer Sanic's 100 MB default). Multipart parsing is Sanic's own.
+"""
+
+import asyncio
+import json
+import logging
+from typing import Any, Dict, List, Optional, Tuple
+
+from sanic import response
+from sanic.exceptions import PayloadTooLarge
+from sanic.headers import parse_content_header
+from sanic.request import File, Request, RequestParameters, parse_multipart_form
+from sanic.response import HTTPResponse
+
+from components.channels.media_store import MediaStore, http_status_for
+from components.media import errors
+from components.media.errors import AttachmentError
+
+logger = logging.getLogger(__name__)
+
+# Room for multipart headers and text fields on top of the largest file.
+FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+class UploadError(Exception):
+    """A request that cannot be accepted; carries the HTTP status and the JSON body to send."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+    @classmethod
+    def from_attachment_error(cls, error: AttachmentError) -> "UploadError":
+        """413 / 415 / 400 with the media package's customer-facing message."""
+        return cls(http_status_for(error), error.code, error.message)
+
+    def as_response(self) -> HTTPResponse:
+        """``{"error": {"code", "message"}}`` with the status."""
+        return response.json(
+            {"error": {"code": self.code, "message": self.message}}, status=self.status
+        )
+
+
+def too_large(store: MediaStore) -> UploadError:
+    """The 413 error for a request body over the cap."""
+    error = errors.make_error(
+        errors.TOO_LARGE, "upload", None, limit=errors.human_size(store.max_upload_bytes)
+    )
+    return UploadError.from_attachment_error(error)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body of a ``stream=True`` route, refusing (PayloadTooLarge) anything over ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise PayloadTooLarge("request body too large")
+    if request.stream is None:  # a route without stream=True: Sanic has read it already
+        body = request.body or b""
+        if len(body) > limit:
+            raise PayloadTooLarge("request body too large")
+        return body
+    chunks: List[bytes] = []
+    received = 0
+    while True:
+        chunk = await request.stream.read()
+        if chunk is None:
+            break
+        received += len(chunk)
+        if received > limit:
+            raise PayloadTooLarge("request body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_multipart(
+    request: Request, store: MediaStore
+) -> Tuple[RequestParameters, RequestParameters]:
+    """(fields, files) of a multipart/form-data request, size-capped; raises UploadError."""
+    content_type, parameters = parse_content_header(request.headers.get("content-type", ""))
+    if content_type != "multipart/form-data" or not parameters.get("boundary"):
+        raise UploadError(
+            400, "bad_request", "Send the file as multipart/form-data (a form with a 'file' field)."
+        )
+    try:
+        body = await read_body(request, store.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    except PayloadTooLarge:
+        raise too_large(store) from None
+    try:
+        return parse_multipart_form(body, parameters["boundary"].encode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UploadError(400, "bad_request", "The upload form could not be read.") from exc
+
+
+async def store_files(
+    store: MediaStore, files: List[File], declared_kind: Optional[str] = None
+) -> List[Dict[str, str]]:
+    """Saves each uploaded file (checks run in a worker thread); raises UploadError on the first
+    refused file, naming it, so nothing half-accepted reaches the assistant."""
+    references: List[Dict[str, str]] = []
+    for upload in files:
+        try:
+            reference = await asyncio.to_thread(
+                store.save, upload.body, declared_kind, _claimed_mime(upload.type), upload.name
+            )
+        except AttachmentError as error:
+            refused = UploadError.from_attachment_error(error)
+            if upload.name:
+                refused.message = f"{upload.name}: {refused.message}"
+            raise refused from None
+        references.append(reference)
+    return references
+
+
+def _claimed_mime(content_type: Optional[str]) -> Optional[str]:
+    """The part's Content-Type as a claim; Sanic fills in text/plain when a part has none."""
+    if not content_type or content_type.startswith(("text/plain", "application/octet-stream")):
+        return None
+    return content_type
+
+
+def parse_json_field(value: Optional[str], field: str) -> Dict[str, Any]:
+    """A form field holding a JSON object (e.g. ``metadata``); raises UploadError if it is not one."""
+    if value is None or value == "":
+        return {}
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise UploadError(400, "bad_request", f"The '{field}' field must be a JSON object.") from exc
+    if not isinstance(parsed, dict):
+        raise UploadError(400, "bad_request", f"The '{field}' field must be a JSON object.")
+    return parsed
+
+
+__all__ = [
+    "FORM_OVERHEAD_BYTES",
+    "UploadError",
+    "parse_json_field",
+    "read_body",
+    "read_multipart",
+    "store_files",
+    "too_large",
+]

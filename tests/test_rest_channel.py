@@ -1,0 +1,209 @@
+"""REST channel with media, end to end: a real `rasa run` with MediaRestInput and the trained
+assistant; uploads and inline data become media-store references the pipeline resolves."""
+
+import base64
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+import requests
+from PIL import Image
+
+from tests.conftest import ROOT, Service, free_port, service_env, wait_for
+
+PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_torn.jpg"
+SCREENSHOT = ROOT / "data" / "media" / "images" / "payment_error_e5103.png"
+MAX_IMAGE_BYTES = 200_000
+
+
+@pytest.fixture(scope="module")
+def upload_folder() -> Iterator[str]:
+    """A fresh folder inside var/media/uploads (an AttachmentResolver media root)."""
+    folder = os.path.join("var", "media", "uploads", f"test-rest-{uuid.uuid4().hex[:8]}")
+    yield folder
+    shutil.rmtree(ROOT / folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def rest_server(
+    trained_assistant: Path, action_server: str, upload_folder: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("rest-channel")
+    credentials = tmp / "credentials.yml"
+    credentials.write_text(
+        "components.channels.rest.MediaRestInput:\n"
+        f"  media_folder: {upload_folder}\n"
+        f"  max_image_bytes: {MAX_IMAGE_BYTES}\n"
+    )
+    endpoints = tmp / "endpoints.yml"
+    endpoints.write_text(f"action_endpoint:\n  url: {action_server}\n")
+    port = free_port()
+    log = tmp / "rasa.log"
+    service = Service(
+        [
+            sys.executable, "-m", "rasa", "run", "--enable-api", "--port", str(port),
+            "--model", str(trained_assistant), "--credentials", str(credentials),
+            "--endpoints", str(endpoints),
+        ],
+        service_env(),
+        log,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/status", service.process, log, 300)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        service.stop()
+
+
+def webhook(server: str) -> str:
+    return f"{server}/webhooks/rest/webhook"
+
+
+def user_events(server: str, sender: str) -> List[Dict[str, Any]]:
+    tracker = requests.get(f"{server}/conversations/{sender}/tracker", timeout=30).json()
+    return [e for e in tracker.get("events", []) if e.get("event") == "user"]
+
+
+def sender_id() -> str:
+    return f"rest-{uuid.uuid4().hex[:10]}"
+
+
+def test_plain_json_messages_still_work(rest_server: str) -> None:
+    sender = sender_id()
+    replies = requests.post(webhook(rest_server), json={"sender": sender, "message": "hello"}, timeout=120)
+    assert replies.status_code == 200
+    assert replies.json() and "virtual assistant" in replies.json()[0]["text"]
+    (event,) = user_events(rest_server, sender)
+    assert event["input_channel"] == "rest"
+
+
+def test_multipart_photo_upload_reaches_the_pipeline_as_a_reference(
+    rest_server: str, upload_folder: str
+) -> None:
+    sender = sender_id()
+    data = PHOTO.read_bytes()
+    reply = requests.post(
+        webhook(rest_server),
+        data={"sender": sender, "message": "my parcel arrived like this"},
+        files={"file": ("parcel.jpg", data, "image/jpeg")},
+        timeout=120,
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.json(), "the assistant answered nothing"
+    (event,) = user_events(rest_server, sender)
+    digest = hashlib.sha256(data).hexdigest()
+    assert event["metadata"]["attachments"] == [
+        {"type": "image", "path": os.path.join(upload_folder, f"{digest}.jpg"), "mime": "image/jpeg", "name": "parcel.jpg"}
+    ]
+    assert [r["sha256"] for r in event["parse_data"]["media_references"]] == [digest]
+    assert event["parse_data"]["attachment_errors"] == []
+    assert (ROOT / upload_folder / f"{digest}.jpg").read_bytes() == data
+
+
+def test_inline_base64_is_stored_and_no_blob_reaches_the_tracker(rest_server: str, upload_folder: str) -> None:
+    sender = sender_id()
+    data = SCREENSHOT.read_bytes()
+    encoded = base64.b64encode(data).decode()
+    payload = {
+        "sender": sender,
+        "message": "I get this error when paying",
+        "metadata": {"attachments": [{"type": "image", "data": f"data:image/png;base64,{encoded}"}]},
+    }
+    reply = requests.post(webhook(rest_server), json=payload, timeout=120)
+    assert reply.status_code == 200, reply.text
+    tracker_text = requests.get(f"{rest_server}/conversations/{sender}/tracker", timeout=30).text
+    assert encoded[:200] not in tracker_text
+    (event,) = user_events(rest_server, sender)
+    digest = hashlib.sha256(data).hexdigest()
+    assert event["metadata"]["attachments"][0]["path"] == os.path.join(upload_folder, f"{digest}.png")
+    assert [r["sha256"] for r in event["parse_data"]["media_references"]] == [digest]
+
+
+def test_path_reference_in_json_metadata_passes_through(rest_server: str) -> None:
+    sender = sender_id()
+    reference = {"type": "image", "path": "data/media/images/wrong_item_cat.jpg"}
+    reply = requests.post(
+        webhook(rest_server),
+        json={"sender": sender, "message": "this is not what I ordered", "metadata": {"attachments": [reference]}},
+        timeout=120,
+    )
+    assert reply.status_code == 200
+    (event,) = user_events(rest_server, sender)
+    assert event["metadata"]["attachments"] == [reference]
+    digest = hashlib.sha256((ROOT / reference["path"]).read_bytes()).hexdigest()
+    assert [r["sha256"] for r in event["parse_data"]["media_references"]] == [digest]
+
+
+def test_voice_upload_is_transcribed(rest_server: str, tmp_path: Path) -> None:
+    wav = tmp_path / "voice.wav"
+    subprocess.run(["flite", "-t", "where is my order one two three four five", "-o", str(wav)], check=True)
+    sender = sender_id()
+    reply = requests.post(
+        webhook(rest_server),
+        data={"sender": sender},
+        files={"file": ("voice.wav", wav.read_bytes(), "audio/wav")},
+        timeout=180,
+    )
+    assert reply.status_code == 200, reply.text
+    (event,) = user_events(rest_server, sender)
+    assert event["metadata"]["attachments"][0]["type"] == "audio"
+    transcript = event["parse_data"].get("transcript") or {}
+    assert "order" in (transcript.get("text") or "").lower(), event["parse_data"]
+    # The transcript became the text the NLU read (the event keeps what the customer typed: nothing).
+    assert "order" in event["parse_data"]["text"].lower()
+
+
+def test_refused_uploads_get_a_clear_error_and_reach_nobody(rest_server: str) -> None:
+    sender = sender_id()
+    reply = requests.post(
+        webhook(rest_server),
+        data={"sender": sender, "message": "see attached"},
+        files={"file": ("invoice.pdf", b"%PDF-1.7\n" + b"0" * 2000, "application/pdf")},
+        timeout=60,
+    )
+    assert reply.status_code == 415
+    error = reply.json()["error"]
+    assert error["code"] == "unsupported_type"
+    assert error["message"].startswith("invoice.pdf: I can't read that kind of file")
+
+    noise = io.BytesIO()
+    Image.effect_noise((400, 400), 90).convert("RGB").save(noise, "PNG")
+    assert noise.tell() > MAX_IMAGE_BYTES
+    reply = requests.post(
+        webhook(rest_server),
+        data={"sender": sender},
+        files={"file": ("big.png", noise.getvalue(), "image/png")},
+        timeout=60,
+    )
+    assert reply.status_code == 413
+    assert "200 kB" in reply.json()["error"]["message"]
+
+    reply = requests.post(
+        webhook(rest_server),
+        json={"sender": sender, "message": "x", "metadata": {"attachments": [{"data": "bm90IGEgcGhvdG8="}]}},
+        timeout=60,
+    )
+    assert reply.status_code == 415
+    reply = requests.post(webhook(rest_server), json={"sender": sender, "metadata": "nope"}, timeout=60)
+    assert reply.status_code == 400
+    assert user_events(rest_server, sender) == []
+
+
+def test_upload_larger_than_any_cap_is_cut_off(rest_server: str) -> None:
+    too_big = b"\x89PNG\r\n\x1a\n" + os.urandom(21_000_000)
+    reply = requests.post(
+        webhook(rest_server),
+        data={"sender": sender_id()},
+        files={"file": ("huge.png", too_big, "image/png")},
+        timeout=120,
+    )
+    assert reply.status_code == 413
+    assert json.loads(reply.text)["error"]["code"] == "too_large"

@@ -1,0 +1,205 @@
+"""Slack channel with files, end to end: signed Slack events -> a real `rasa run` with
+SlackMediaInput -> files fetched from a local fake Slack (bearer token checked) -> replies posted
+back with chat.postMessage."""
+
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+import pytest
+import requests
+
+from components.channels.slack import SlackMediaInput
+from tests.conftest import ROOT, Service, free_port, service_env, wait_for
+from tests.fake_slack import FakeSlack, message_event, signed_headers
+
+BOT_TOKEN = "xoxb-0000-test-token"
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_dented.jpg"
+
+
+@pytest.fixture(scope="module")
+def fake_slack() -> Iterator[FakeSlack]:
+    slack = FakeSlack(BOT_TOKEN).start()
+    yield slack
+    slack.stop()
+
+
+@pytest.fixture(scope="module")
+def upload_folder() -> Iterator[str]:
+    folder = os.path.join("var", "media", "uploads", f"test-slack-{uuid.uuid4().hex[:8]}")
+    yield folder
+    shutil.rmtree(ROOT / folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def slack_server(
+    trained_assistant: Path,
+    action_server: str,
+    fake_slack: FakeSlack,
+    upload_folder: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("slack-channel")
+    credentials = tmp / "credentials.yml"
+    credentials.write_text(
+        "components.channels.slack.SlackMediaInput:\n"
+        f"  slack_token: {BOT_TOKEN}\n"
+        f"  slack_signing_secret: {SIGNING_SECRET}\n"
+        f"  slack_api_url: {fake_slack.api_url}\n"
+        f"  media_folder: {upload_folder}\n"
+    )
+    endpoints = tmp / "endpoints.yml"
+    endpoints.write_text(f"action_endpoint:\n  url: {action_server}\n")
+    port = free_port()
+    log = tmp / "rasa.log"
+    service = Service(
+        [
+            sys.executable, "-m", "rasa", "run", "--enable-api", "--port", str(port),
+            "--model", str(trained_assistant), "--credentials", str(credentials),
+            "--endpoints", str(endpoints),
+        ],
+        service_env(),
+        log,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/status", service.process, log, 300)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        service.stop()
+
+
+def send_event(server: str, payload: Dict[str, Any], secret: str = SIGNING_SECRET, **headers: str) -> requests.Response:
+    body = json.dumps(payload).encode()
+    signed = signed_headers(body, secret)
+    signed.update(headers)
+    return requests.post(f"{server}/webhooks/slack/webhook", data=body, headers=signed, timeout=10)
+
+
+def user_events(server: str, sender: str) -> List[Dict[str, Any]]:
+    tracker = requests.get(f"{server}/conversations/{sender}/tracker", timeout=30).json()
+    return [e for e in tracker.get("events", []) if e.get("event") == "user"]
+
+
+def wait_for_user_events(server: str, sender: str, count: int, timeout: float = 90) -> List[Dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events = user_events(server, sender)
+        if len(events) >= count:
+            return events
+        time.sleep(0.5)
+    raise AssertionError(f"{sender}: expected {count} user events, got {user_events(server, sender)}")
+
+
+def new_user() -> str:
+    return f"U{uuid.uuid4().hex[:9].upper()}"
+
+
+def test_unsigned_or_badly_signed_events_are_rejected(slack_server: str, fake_slack: FakeSlack) -> None:
+    user = new_user()
+    payload = message_event("hello", channel="D0BADSIG", user=user)
+    assert send_event(slack_server, payload, secret="not-the-secret").status_code == 400
+    body = json.dumps(payload).encode()
+    old = signed_headers(body, SIGNING_SECRET, timestamp=int(time.time()) - 600)  # replayed
+    reply = requests.post(f"{slack_server}/webhooks/slack/webhook", data=body, headers=old, timeout=10)
+    assert reply.status_code == 400
+    time.sleep(1)
+    assert user_events(slack_server, user) == []
+
+
+def test_url_verification_challenge_is_answered(slack_server: str) -> None:
+    reply = send_event(slack_server, {"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P", "type": "url_verification"})
+    assert reply.status_code == 200
+    assert reply.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+
+
+def test_text_message_is_acknowledged_at_once_and_answered(slack_server: str, fake_slack: FakeSlack) -> None:
+    user, channel = new_user(), f"D{uuid.uuid4().hex[:8].upper()}"
+    started = time.monotonic()
+    reply = send_event(slack_server, message_event("hello", channel=channel, user=user))
+    assert reply.status_code == 200
+    assert time.monotonic() - started < 3.0  # Slack's limit
+    deadline = time.monotonic() + 90
+    while not fake_slack.posts_to(channel) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    (post,) = fake_slack.posts_to(channel)
+    assert "virtual assistant" in post["text"]
+
+
+def test_photo_only_message_is_downloaded_with_the_token_and_understood(
+    slack_server: str, fake_slack: FakeSlack, upload_folder: str
+) -> None:
+    user, channel = new_user(), f"D{uuid.uuid4().hex[:8].upper()}"
+    data = PHOTO.read_bytes()
+    file = fake_slack.add_file(f"F{uuid.uuid4().hex[:9].upper()}", "IMG_2041.jpg", data, "image/jpeg", "jpg")
+    payload = message_event("", channel=channel, user=user, files=[file])
+    started = time.monotonic()
+    reply = send_event(slack_server, payload)
+    assert reply.status_code == 200 and time.monotonic() - started < 3.0
+
+    (event,) = wait_for_user_events(slack_server, user, 1)
+    digest = hashlib.sha256(data).hexdigest()
+    assert event["input_channel"] == "slack"
+    assert event["metadata"]["attachments"] == [
+        {"type": "image", "path": os.path.join(upload_folder, f"{digest}.jpg"), "mime": "image/jpeg", "name": "IMG_2041.jpg"}
+    ]
+    assert [r["sha256"] for r in event["parse_data"]["media_references"]] == [digest]
+    downloads = [r for r in fake_slack.file_requests if file["id"] in r["path"]]
+    assert downloads and all(r["authorization"] == f"Bearer {BOT_TOKEN}" for r in downloads)
+    deadline = time.monotonic() + 60
+    while not fake_slack.posts_to(channel) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert fake_slack.posts_to(channel), "the assistant did not answer the photo in Slack"
+
+    # Slack retries the same event when it thinks we were slow: acknowledged, not handled twice.
+    retry = send_event(slack_server, payload, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
+    assert retry.status_code == 200
+    time.sleep(2)
+    assert len(user_events(slack_server, user)) == 1
+
+
+def test_unsupported_file_is_answered_with_a_clear_error(slack_server: str, fake_slack: FakeSlack) -> None:
+    user, channel = new_user(), f"D{uuid.uuid4().hex[:8].upper()}"
+    file = fake_slack.add_file(f"F{uuid.uuid4().hex[:9].upper()}", "invoice.pdf", b"%PDF-1.7\n%\xe2\xe3\n", "application/pdf", "pdf")
+    assert send_event(slack_server, message_event("", channel=channel, user=user, files=[file])).status_code == 200
+    deadline = time.monotonic() + 30
+    while not fake_slack.posts_to(channel) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    (post,) = fake_slack.posts_to(channel)
+    assert "I can't read that kind of file" in post["text"]
+    assert not [r for r in fake_slack.file_requests if file["id"] in r["path"]]  # never downloaded
+    assert user_events(slack_server, user) == []
+
+
+def test_bot_messages_and_edits_are_ignored(slack_server: str) -> None:
+    user = new_user()
+    for extra in ({"bot_id": "B0BOT"}, {"subtype": "message_changed"}):
+        reply = send_event(slack_server, message_event("hello", channel="D0IGNORED", user=user, **extra))
+        assert reply.status_code == 200
+    time.sleep(1.5)
+    assert user_events(slack_server, user) == []
+
+
+def test_wrong_token_gets_slacks_login_page_and_is_reported_as_unauthorized(fake_slack: FakeSlack, tmp_path: Path) -> None:
+    """In process: the download refuses Slack's HTML sign-in page instead of storing it."""
+    channel = SlackMediaInput("xoxb-wrong", slack_signing_secret="s", slack_api_url=fake_slack.api_url)
+    file = fake_slack.add_file("FWRONGTOKEN", "p.jpg", PHOTO.read_bytes(), "image/jpeg", "jpg")
+    references, problems = asyncio.run(channel.collect_files([file]))
+    assert references == [] and [p.code for p in problems] == ["unauthorized"]
+
+
+def test_url_mode_passes_slack_url_to_the_resolver(fake_slack: FakeSlack) -> None:
+    """download_files: false -> the reference is Slack's private URL (resolver fetches it)."""
+    channel = SlackMediaInput(BOT_TOKEN, slack_signing_secret="s", download_files=False)
+    file = fake_slack.add_file("FURLMODE01", "voice.webm", b"\x1a\x45\xdf\xa3webm", "audio/webm", "webm")
+    references, problems = asyncio.run(channel.collect_files([file]))
+    assert problems == []
+    assert references == [{"type": "audio", "url": file["url_private_download"], "mime": "audio/webm", "name": "voice.webm"}]
+    assert fake_slack.file_requests == [] or all("FURLMODE01" not in r["path"] for r in fake_slack.file_requests)
