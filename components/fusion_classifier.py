@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 WEIGHTS_FILE = "fusion.safetensors"
 META_FILE = "fusion.json"
 FUSION_MODES = ("attention", "concat")
+# Bumped whenever the persisted network layout changes; older models must be retrained.
+FORMAT_VERSION = 2
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -206,6 +208,7 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
         logger.info("MultimodalFusionClassifier trained: %s", report.as_dict())
         self._model = model
         self._meta = {
+            "format_version": FORMAT_VERSION,
             "intents": intents,
             "sentiment_labels": list(SENTIMENT_LABELS),
             "sentiment_trained": bool((y_sentiment != IGNORE).any()),
@@ -254,6 +257,12 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
         except (ValueError, FileNotFoundError):
             logger.debug("MultimodalFusionClassifier: nothing persisted for %s", resource.name)
             return cls.create(config, model_storage, resource, execution_context)
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise InvalidConfigException(
+                f"This model's MultimodalFusionClassifier was saved in format "
+                f"{meta.get('format_version', 1)}, this version reads format {FORMAT_VERSION}. "
+                "Retrain the model with `rasa train`."
+            )
         component = cls(config, model_storage, resource, meta=meta)
         specs = [ModalitySpec(**spec) for spec in meta["modalities"]]
         model = component._build(specs, len(meta["intents"]))
