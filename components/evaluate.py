@@ -8,6 +8,11 @@ accuracy per modality subset, and a text-only ablation for examples that carry m
     python -m components.evaluate --nlu data/ --config config.yml --out results/evaluation
     python -m components.evaluate --nlu data/ --test-nlu data/test/ --out results/evaluation
     python -m components.evaluate --nlu data/ --folds 5 --out results/evaluation
+    python -m components.evaluate --model models/assistant.tar.gz --test-nlu tests/data/heldout.yml
+
+``--model`` skips training and parses the test set with an already trained model. Test examples
+with audio are also parsed voice-only (empty text + the clip) and text-only (the written text, no
+attachments): the report's ``voice_vs_text`` compares the two.
 """
 
 import argparse
@@ -79,26 +84,73 @@ def evaluate(train_data, test_data, config: Path, work: Path, name: str) -> Dict
     nlu_path = work / f"{name}-train.yml"
     nlu_path.write_text(RasaYAMLWriter().dumps(train_data), encoding="utf-8")
     model = train_nlu_model(config, nlu_path, work / "models", name)
+    return evaluate_model(model, test_data)
+
+
+def evaluate_model(model: Path, test_data) -> Dict[str, List]:
+    """Parses every test example with a trained model; media examples also without their media,
+    audio examples also voice-only (empty text + the clip)."""
     parser = ModelParser(model)
-    rows: Dict[str, List] = {k: [] for k in ("text", "intent", "predicted", "sentiment", "predicted_sentiment", "subset", "ablation")}
+    rows: Dict[str, List] = {k: [] for k in ROW_KEYS}
     try:
         for example in test_data.intent_examples:
             metadata = message_metadata(example)
-            parsed = parser.parse(example.get("text"), metadata or None)
-            rows["text"].append(example.get("text"))
+            text = example.get("text")
+            parsed = parser.parse(text, metadata or None)
+            rows["text"].append(text)
             rows["intent"].append(example.get("intent"))
             rows["predicted"].append(parsed.intent)
             rows["sentiment"].append(metadata.get("sentiment"))
             rows["predicted_sentiment"].append(parsed.sentiment)
             rows["subset"].append(modality_subset(metadata))
-            if metadata.get(ATTACHMENTS):
-                without = {k: v for k, v in metadata.items() if k != ATTACHMENTS}
-                rows["ablation"].append(parser.parse(example.get("text"), without or None).intent)
+            attachments = metadata.get(ATTACHMENTS) or []
+            without = {k: v for k, v in metadata.items() if k != ATTACHMENTS}
+            rows["ablation"].append(parser.parse(text, without or None).intent if attachments else None)
+            audio = [a for a in attachments if isinstance(a, dict) and a.get("type") == "audio"]
+            if audio:
+                voice = parser.parse("", {**without, ATTACHMENTS: audio})
+                rows["voice_only"].append(voice.intent)
+                rows["voice_transcript"].append((voice.parse.get("transcript") or {}).get("text"))
             else:
-                rows["ablation"].append(None)
+                rows["voice_only"].append(None)
+                rows["voice_transcript"].append(None)
     finally:
         parser.close()
     return rows
+
+
+def voice_vs_text(rows: Dict[str, List]) -> Optional[Dict]:
+    """Accuracy of the audio examples heard (voice only) and read (their text, no media)."""
+    index = [i for i, subset in enumerate(rows["subset"]) if "voice" in subset]
+    if not index:
+        return None
+    truth = [rows["intent"][i] for i in index]
+    return {
+        "examples": len(index),
+        "accuracy_voice_only": accuracy(truth, [rows["voice_only"][i] for i in index]),
+        "accuracy_text_only": accuracy(truth, [rows["ablation"][i] for i in index]),
+        "transcripts": [
+            {"text": rows["text"][i], "heard": rows["voice_transcript"][i], "intent": rows["intent"][i],
+             "voice_only": rows["voice_only"][i], "text_only": rows["ablation"][i]}
+            for i in index
+        ],
+    }
+
+
+ROW_KEYS = (
+    "text", "intent", "predicted", "sentiment", "predicted_sentiment", "subset", "ablation",
+    "voice_only", "voice_transcript",
+)
+
+
+def _ablation(rows: Dict[str, List], index: List[int]) -> Dict:
+    """Accuracy of these examples with their media and parsed again without them."""
+    truth = [rows["intent"][i] for i in index]
+    return {
+        "examples": len(index),
+        "accuracy_with_media": accuracy(truth, [rows["predicted"][i] for i in index]),
+        "accuracy_without_media": accuracy(truth, [rows["ablation"][i] for i in index]),
+    }
 
 
 def build_report(rows: Dict[str, List], out: Path, meta: Dict) -> Dict:
@@ -114,10 +166,13 @@ def build_report(rows: Dict[str, List], out: Path, meta: Dict) -> Dict:
         ) if labelled else None,
         "modality_subsets": subset_accuracies(rows["subset"], truth, predicted),
         "text_only_ablation": {
-            "examples": len(media),
-            "accuracy_with_media": accuracy([truth[i] for i in media], [predicted[i] for i in media]),
-            "accuracy_without_media": accuracy([truth[i] for i in media], [rows["ablation"][i] for i in media]),
+            **_ablation(rows, media),
+            "by_subset": {
+                name: _ablation(rows, [i for i in media if rows["subset"][i] == name])
+                for name in sorted({rows["subset"][i] for i in media})
+            },
         } if media else None,
+        "voice_vs_text": voice_vs_text(rows),
         "errors": [
             {"text": rows["text"][i], "intent": truth[i], "predicted": predicted[i]}
             for i in range(len(truth)) if truth[i] != predicted[i]
@@ -138,18 +193,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--folds", type=int, default=1, help="K-fold cross-validation when > 1")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--out", type=Path, default=Path("results/evaluation"))
+    parser.add_argument("--model", type=Path, help="trained model (.tar.gz): no training; needs --test-nlu")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    data = _load(args.nlu)
     test_data = _load(args.test_nlu) if args.test_nlu else None
-    rows: Dict[str, List] = {}
-    with tempfile.TemporaryDirectory(prefix="rasa-evaluate-") as tmp:
-        for index, (train, test) in enumerate(splits(data, test_data, args.test_fraction, args.folds, args.seed)):
-            part = evaluate(train, test, args.config, Path(tmp), f"fold{index}")
-            for key, values in part.items():
-                rows.setdefault(key, []).extend(values)
-    meta = {"config": str(args.config), "nlu": str(args.nlu), "test_nlu": str(args.test_nlu) if args.test_nlu else None, "folds": args.folds}
+    if args.model:
+        if test_data is None:
+            raise SystemExit("--model needs --test-nlu: a trained model can only be tested on held-out data.")
+        if not args.model.is_file():
+            raise SystemExit(f"No trained model at {args.model}.")
+        rows = evaluate_model(args.model, test_data)
+    else:
+        data = _load(args.nlu)
+        rows = {}
+        with tempfile.TemporaryDirectory(prefix="rasa-evaluate-") as tmp:
+            for index, (train, test) in enumerate(splits(data, test_data, args.test_fraction, args.folds, args.seed)):
+                part = evaluate(train, test, args.config, Path(tmp), f"fold{index}")
+                for key, values in part.items():
+                    rows.setdefault(key, []).extend(values)
+    meta = {"config": str(args.config), "nlu": str(args.nlu), "test_nlu": str(args.test_nlu) if args.test_nlu else None,
+            "folds": args.folds, "model": str(args.model) if args.model else None}
     report = build_report(rows, args.out, meta)
     print(f"intent accuracy {report['intent']['accuracy']:.4f}, macro F1 {report['intent']['macro avg']['f1-score']:.4f} "
           f"on {report['examples']} examples")
@@ -158,6 +222,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if report["text_only_ablation"]:
         ablation = report["text_only_ablation"]
         print(f"  media examples: {ablation['accuracy_with_media']} with media, {ablation['accuracy_without_media']} text only")
+    if report["voice_vs_text"]:
+        voice = report["voice_vs_text"]
+        print(f"  voice examples: {voice['accuracy_voice_only']} voice only, {voice['accuracy_text_only']} as text "
+              f"({voice['examples']} examples)")
     print(f"report: {args.out / 'report.json'}, confusion matrix: {args.out / 'confusion_matrix.png'}")
     return 0
 

@@ -1,0 +1,100 @@
+"""Actions that answer what the customer showed us: error codes read from payment screenshots.
+
+``action_read_payment_error`` is the custom slot mapping of the ``payment_error_code`` slot, so
+Rasa's ``action_extract_slots`` runs it right after every user message, before the policies pick
+the next action. When the text read from the customer's screenshot (``image_text`` in the parse
+data, from the ImageTextReader) or, for a payment problem, the typed text holds an error code such
+as ``E-4021``, it says what that code means and stores the code in the slot; the dialogue's
+payment rule then adds the general payment guidance. Messages without a code change nothing.
+Wiring it as a slot mapping (and not as a rule step) keeps the payment rules and stories as they
+are: it works whichever rule answers ``payment_problem``.
+
+Like ``actions.actions`` this imports only ``components.constants`` from the plugin (no models).
+"""
+
+import re
+from typing import Any, Dict, List, Optional, Text, Tuple
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from components.constants import IMAGE_TEXT
+
+PAYMENT_ERROR_SLOT = "payment_error_code"
+PAYMENT_INTENT = "payment_problem"
+
+# "E-4021", "E 4021", "e4021", "E–4021" (OCR may read the dash as an en dash or drop it).
+ERROR_CODE_PATTERN = re.compile(r"\b([A-Z])\s?[-\u2010-\u2015]?\s?(\d{4})\b", re.IGNORECASE)
+
+# The payment provider's error codes: what happened, and what the customer can do.
+PAYMENT_ERROR_CODES: Dict[str, Tuple[str, str]] = {
+    "E-1187": (
+        "the billing address doesn't match the one your bank has for this card",
+        "Please enter the billing address exactly as it appears on your bank statement.",
+    ),
+    "E-2210": (
+        "the bank reported insufficient funds on the card",
+        "Please check your balance or use another card or payment method.",
+    ),
+    "E-3307": (
+        "the card's security check (3-D Secure) with your bank failed or timed out",
+        "Please try again and confirm the payment in your banking app when it asks you to.",
+    ),
+    "E-4021": (
+        "your bank declined the card",
+        "Your bank can tell you why; meanwhile you can pay with another card or PayPal.",
+    ),
+    "E-5103": (
+        "the card has expired",
+        "Please update the card's expiry date or use another card.",
+    ),
+    "E-6002": (
+        "our payment provider was briefly unavailable; nothing was charged",
+        "Please wait a few minutes and try again.",
+    ),
+}
+
+
+def find_error_codes(text: Optional[str]) -> List[str]:
+    """Error codes in ``text``, normalised to ``E-4021``, each once, known codes first."""
+    found: List[str] = []
+    for letter, digits in ERROR_CODE_PATTERN.findall(text or ""):
+        code = f"{letter.upper()}-{digits}"
+        if code not in found:
+            found.append(code)
+    return sorted(found, key=lambda code: code not in PAYMENT_ERROR_CODES)
+
+
+def explain_error_code(code: str, from_screenshot: bool) -> str:
+    """One customer-facing answer for an error code (known or not)."""
+    where = "Your screenshot shows" if from_screenshot else "You mentioned"
+    if code in PAYMENT_ERROR_CODES:
+        meaning, advice = PAYMENT_ERROR_CODES[code]
+        return f"{where} error code {code}: {meaning}. {advice}"
+    return (
+        f"{where} error code {code}. I don't know that code, so I've noted it for our payments "
+        "team; a colleague can look it up if the tips below don't help."
+    )
+
+
+class ActionReadPaymentError(Action):
+    """Explains a payment error code read from a screenshot (or typed) and stores it in a slot."""
+
+    def name(self) -> Text:
+        return "action_read_payment_error"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        latest: Dict[str, Any] = tracker.latest_message or {}
+        codes = find_error_codes(latest.get(IMAGE_TEXT))
+        from_screenshot = bool(codes)
+        intent = (latest.get("intent") or {}).get("name")
+        if not codes and intent == PAYMENT_INTENT:
+            codes = find_error_codes(latest.get("text"))
+        if not codes:
+            return []
+        dispatcher.utter_message(text=explain_error_code(codes[0], from_screenshot))
+        return [SlotSet(PAYMENT_ERROR_SLOT, codes[0])]
