@@ -8,12 +8,12 @@ import hashlib
 import re
 from typing import Any, Dict, Iterable, List, Optional, Text
 
-from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk import Action, FormValidationAction, Tracker, ValidationAction
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from components.constants import ATTACHMENTS, MEDIA_REFERENCES, SENTIMENT
+from components.constants import ATTACHMENT_ERRORS, ATTACHMENTS, MEDIA_REFERENCES, SENTIMENT
 from actions import db
 
 ORDER_NUMBER_PATTERN = re.compile(r"\d{5}")
@@ -23,6 +23,38 @@ STEERING_INTENTS = {
     "affirm", "deny", "greet", "goodbye", "thank", "inform", "request_human", "nlu_fallback",
 }
 MAX_REASON_LENGTH = 500
+# A single negative message this sure of itself, on a complaint, is enough to offer a human.
+STRONG_NEGATIVE_CONFIDENCE = 0.8
+COMPLAINT_INTENTS = {"complaint"}
+# Actions after which earlier frustration counts as handled (a human was offered or reached).
+OFFER_ACTIONS = {"utter_offer_human", "action_handoff_to_human"}
+# Intents a customer "did not get understood" with: clarify, then fall back, then offer a human.
+NOT_UNDERSTOOD_INTENTS = {"nlu_fallback", "out_of_scope"}
+# Button titles of the clarifying question (intent -> what the customer would click).
+INTENT_TITLES = {
+    "order_status": "Where is my order?",
+    "delivery_delay": "My delivery is late",
+    "damaged_item": "My item arrived damaged",
+    "wrong_item": "I got the wrong item",
+    "return_request": "I want to return something",
+    "refund_status": "Where is my refund?",
+    "payment_problem": "A problem with a payment",
+    "account_login_problem": "I can't log in to my account",
+    "change_address": "Change my delivery address",
+    "complaint": "I want to make a complaint",
+    "request_human": "Talk to a person",
+}
+# Return reasons that make a photo of the item worth asking for.
+PHOTO_REASON_PATTERN = re.compile(
+    r"damag|defect|broken|break|crack|scratch|dent|torn|ripped|smash|shatter|faulty|"
+    r"doesn'?t work|not working|stopped working", re.IGNORECASE)
+# What a customer says when they have no photo to send.
+NO_PHOTO_PATTERN = re.compile(
+    r"\b(no|don'?t|do not|didn'?t|haven'?t|have not|can'?t|cannot|without|skip|none)\b",
+    re.IGNORECASE)
+NO_PHOTO = "none"
+# After one of these the customer's issue counts as answered (thanks then closes politely).
+RESOLVING_ACTIONS = {"action_check_order_status", "action_open_return", "action_handoff_to_human"}
 # The values nlu.yml's synonyms map return reasons to; anything else is a fragment of the text.
 CANONICAL_RETURN_REASONS = {
     "damaged", "wrong item", "wrong size", "defective", "no longer needed", "not as described",
@@ -183,6 +215,73 @@ def handoff_reason(events: Iterable[Dict[str, Any]]) -> str:
     return reason
 
 
+def user_events_since_offer(events: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """User events after the latest hand-off offer (or hand-off) in these events."""
+    users: List[Dict[str, Any]] = []
+    for event in events:
+        if event.get("event") == "action" and event.get("name") in OFFER_ACTIONS:
+            users = []
+        elif event.get("event") == "user":
+            users.append(event)
+    return users
+
+
+def _is_negative(event: Dict[str, Any], min_confidence: float = 0.0) -> bool:
+    sentiment = _sentiment_of(event.get("parse_data") or {})
+    if not sentiment or sentiment["label"] != "negative":
+        return False
+    return float(sentiment.get("confidence") or 0.0) >= min_confidence
+
+
+def customer_is_upset(events: Iterable[Dict[str, Any]]) -> bool:
+    """Two negative messages in a row, or one strongly negative complaint, since the last offer."""
+    users = user_events_since_offer(events)
+    if len(users) >= 2 and _is_negative(users[-1]) and _is_negative(users[-2]):
+        return True
+    if users:
+        intent = ((users[-1].get("parse_data") or {}).get("intent") or {}).get("name")
+        return intent in COMPLAINT_INTENTS and _is_negative(users[-1], STRONG_NEGATIVE_CONFIDENCE)
+    return False
+
+
+def not_understood_streak(events: Iterable[Dict[str, Any]]) -> int:
+    """How many of the latest user messages in a row were out of scope or not understood."""
+    streak = 0
+    for event in events:
+        if event.get("event") != "user":
+            continue
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        streak = streak + 1 if intent in NOT_UNDERSTOOD_INTENTS else 0
+    return streak
+
+
+def top_intents(parse_data: Dict[str, Any], count: int = 2) -> List[str]:
+    """The ``count`` best-ranked intents the clarifying question can offer as buttons."""
+    ranking = parse_data.get("intent_ranking") or []
+    names = [r.get("name") for r in sorted(ranking, key=lambda r: -(r.get("confidence") or 0.0))]
+    return [n for n in names if n in INTENT_TITLES][:count]
+
+
+def image_references(events: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The image attachments among the references the customer sent in these events."""
+    return [a for a in attachments_of_events(events) if a.get("type") == "image"]
+
+
+def reason_needs_photo(reason: Any) -> bool:
+    """True for damaged or defective items, where a photo is worth asking for."""
+    return bool(reason) and bool(PHOTO_REASON_PATTERN.search(str(reason)))
+
+
+def attachment_error_texts(parse_data: Dict[str, Any]) -> List[str]:
+    """One customer-facing line per attachment problem the NLU pipeline reported."""
+    texts = []
+    for error in parse_data.get(ATTACHMENT_ERRORS) or []:
+        message = error.get("message") if isinstance(error, dict) else None
+        if message:
+            texts.append(f"I couldn't use one of the files you sent. {message}")
+    return texts
+
+
 class ActionCheckOrderStatus(Action):
     """Tells the customer where their order is (status, carrier, ETA)."""
 
@@ -215,6 +314,58 @@ class ValidateReturnForm(FormValidationAction):
 
     def name(self) -> Text:
         return "validate_return_form"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        """Validates as usual, then flags whether the form now waits for the damage photo."""
+        events = await super().run(dispatcher, tracker, domain)
+        requested = [e.get("value") for e in events
+                     if e.get("event") == "slot" and e.get("name") == "requested_slot"]
+        if requested:
+            awaiting = requested[-1] == "damage_photo"
+            if awaiting != bool(tracker.get_slot("awaiting_photo")):
+                events.append(SlotSet("awaiting_photo", awaiting))
+        return events
+
+    async def required_slots(
+        self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> List[Text]:
+        """The domain's slots, plus a photo of the damage when the reason calls for one."""
+        if reason_needs_photo(tracker.get_slot("return_reason")):
+            return domain_slots + ["damage_photo"]
+        return domain_slots
+
+    async def extract_damage_photo(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict,
+    ) -> Dict[Text, Any]:
+        """A photo sent during this return (earlier or just now), or "none" when skipped."""
+        if tracker.get_slot("damage_photo"):
+            return {}
+        session = _events_of_current_session(tracker)
+        photos = image_references(_events_after_action(session, "action_open_return"))
+        if photos:
+            photo = photos[-1]
+            return {"damage_photo": str(photo.get("path") or photo.get("url")
+                                        or photo.get("source") or photo.get("sha256"))}
+        if tracker.get_slot("requested_slot") != "damage_photo":
+            return {}
+        latest = tracker.latest_message or {}
+        intent = (latest.get("intent") or {}).get("name")
+        if intent == "deny" or NO_PHOTO_PATTERN.search(str(latest.get("text") or "")):
+            return {"damage_photo": NO_PHOTO}
+        return {}
+
+    def validate_damage_photo(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[Text, Any]:
+        if slot_value == NO_PHOTO:
+            dispatcher.utter_message(text="No problem, we'll go ahead without a photo.")
+        elif slot_value:
+            dispatcher.utter_message(text="Thanks, I've got the photo of the damage.")
+        return {"damage_photo": slot_value}
 
     def validate_order_number(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -293,7 +444,8 @@ class ActionOpenReturn(Action):
             f"(reason: {reason}).{evidence_text} You'll get a prepaid return label by email "
             "within 24 hours."
         )
-        return [SlotSet("order_number", None), SlotSet("return_reason", None)]
+        return [SlotSet("order_number", None), SlotSet("return_reason", None),
+                SlotSet("damage_photo", None), SlotSet("awaiting_photo", False)]
 
 
 class ActionHandoffToHuman(Action):
@@ -319,4 +471,87 @@ class ActionHandoffToHuman(Action):
             "soon as possible, usually within a few hours, and can see everything we talked "
             "about, so you won't need to repeat yourself."
         )
+        # The bot stays silent in this conversation until an agent resumes it
+        # (`python -m actions.agent resume TICKET`).
+        return [SlotSet("offer_human", False), ConversationPaused()]
+
+
+class ActionOfferHumanIfUpset(Action):
+    """Runs after an answer: sets ``offer_human`` when the customer's sentiment says so.
+
+    Rules turn ``offer_human: true`` into ``utter_offer_human``. The tracker's recent user
+    events are read directly (``parse_data.sentiment``), which counts "two in a row" reliably
+    where stories could not.
+    """
+
+    def name(self) -> Text:
+        return "action_offer_human_if_upset"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        return [SlotSet("offer_human", customer_is_upset(_events_of_current_session(tracker)))]
+
+
+class ActionClarifyOrFallback(Action):
+    """Not understood: first a clarifying question with the top two intents as buttons, then
+    the fallback message, then (``offer_human: true``) the offer of a person."""
+
+    def name(self) -> Text:
+        return "action_clarify_or_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        streak = not_understood_streak(_events_of_current_session(tracker))
+        latest = tracker.latest_message or {}
+        intent = (latest.get("intent") or {}).get("name")
+        if streak >= 3:
+            return [SlotSet("offer_human", True)]
+        choices = top_intents(latest) if streak <= 1 else []
+        if choices:
+            lead = ("Sorry, that's not something I can help with." if intent == "out_of_scope"
+                    else "Sorry, I'm not sure I understood.")
+            buttons = [{"title": INTENT_TITLES[n], "payload": f"/{n}"} for n in choices]
+            buttons.append({"title": "Something else", "payload": "/out_of_scope"})
+            dispatcher.utter_message(text=f"{lead} Did you mean one of these?", buttons=buttons)
+        elif intent == "out_of_scope":
+            dispatcher.utter_message(response="utter_out_of_scope")
+        else:
+            dispatcher.utter_message(response="utter_default")
+        return [SlotSet("offer_human", False)]
+
+
+class ActionRespondToThanks(Action):
+    """Thanks after a resolved issue with positive sentiment: close politely; else offer more."""
+
+    def name(self) -> Text:
+        return "action_respond_to_thanks"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        events = _events_of_current_session(tracker)
+        resolved = any(e.get("event") == "action" and e.get("name") in RESOLVING_ACTIONS
+                       for e in events)
+        if resolved and tracker.get_slot(SENTIMENT) == "positive":
+            dispatcher.utter_message(
+                text="I'm glad I could help! Thanks for shopping with us, and have a lovely day."
+            )
+        else:
+            dispatcher.utter_message(response="utter_you_are_welcome")
         return []
+
+
+class ValidateSlotMappings(ValidationAction):
+    """Runs after every customer message (Rasa's ``action_extract_slots`` calls it): tells the
+    customer what was wrong with an attachment the pipeline could not use; the conversation
+    then goes on as usual."""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        events = await super().run(dispatcher, tracker, domain)
+        for text in attachment_error_texts(tracker.latest_message or {}):
+            dispatcher.utter_message(text=text)
+        return events

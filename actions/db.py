@@ -253,6 +253,14 @@ class ShopDatabase:
             ).mappings().all()
         return [dict(r) for r in rows]
 
+    def list_tickets(self, status: Optional[str] = TICKET_OPEN) -> List[Dict[str, Any]]:
+        """Tickets with this status (all when None), oldest first, for the agent's queue."""
+        query = sa.select(tickets).order_by(tickets.c.id)
+        if status is not None:
+            query = query.where(tickets.c.status == status)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings().all()]
+
     def close_ticket(self, ticket_id: int) -> None:
         with self.engine.begin() as conn:
             updated = conn.execute(

@@ -95,16 +95,19 @@ def shop(database_url: str) -> db.ShopDatabase:
 
 
 def _user(text: str, intent: str, entities: Optional[List[Dict[str, Any]]] = None,
-          metadata: Optional[Dict[str, Any]] = None, sentiment: Optional[str] = None) -> UserUttered:
+          metadata: Optional[Dict[str, Any]] = None, sentiment: Optional[str] = None,
+          confidence: float = 0.88, ranking: Optional[List[Dict[str, Any]]] = None,
+          **parse: Any) -> UserUttered:
     parse_data: Dict[str, Any] = {
         "text": text,
         "intent": {"name": intent, "confidence": 0.95},
         "entities": entities or [],
-        "intent_ranking": [{"name": intent, "confidence": 0.95}],
+        "intent_ranking": ranking or [{"name": intent, "confidence": 0.95}],
+        **parse,
     }
     if sentiment:
-        parse_data["sentiment"] = {"label": sentiment, "confidence": 0.88,
-                                   "scores": {sentiment: 0.88}}
+        parse_data["sentiment"] = {"label": sentiment, "confidence": confidence,
+                                   "scores": {sentiment: confidence}}
     return UserUttered(text, parse_data["intent"], parse_data["entities"], parse_data,
                        input_channel="rest", metadata=metadata or {})
 
@@ -146,7 +149,9 @@ def _start() -> List[Event]:
 def test_health_and_registered_actions(server: str) -> None:
     names = {a["name"] for a in requests.get(f"{server}/actions", timeout=5).json()}
     assert {"action_check_order_status", "validate_return_form", "action_open_return",
-            "action_handoff_to_human"} <= names
+            "action_handoff_to_human", "action_offer_human_if_upset",
+            "action_clarify_or_fallback", "action_respond_to_thanks",
+            "action_validate_slot_mappings"} <= names
 
 
 def test_order_status_reports_status_carrier_and_eta(server: str) -> None:
@@ -251,7 +256,8 @@ def test_open_return_records_the_photo_as_evidence(server: str, shop: db.ShopDat
         f"I've opened return {db.return_reference(row['id'])} for order 12345 (reason: damaged)."
         " I added the 1 attachment you sent as evidence. You'll get a prepaid return label by "
         "email within 24 hours."]
-    assert _slots(result) == {"order_number": None, "return_reason": None}
+    assert _slots(result) == {"order_number": None, "return_reason": None, "damage_photo": None,
+                             "awaiting_photo": False}
 
     # A second return in the same conversation does not reuse the first one's photo.
     second = events + [ActionExecuted("action_open_return"), ActionExecuted("action_listen"),
@@ -289,6 +295,10 @@ def test_handoff_records_a_ticket_with_transcript_sentiment_and_attachments(
         f"{reference}). A human colleague will reply here as soon as possible, usually within "
         "a few hours, and can see everything we talked about, so you won't need to repeat "
         "yourself."]
+    # The bot pauses in this conversation until an agent resumes it.
+    assert result["events"] == [
+        {"event": "slot", "timestamp": None, "name": "offer_human", "value": False},
+        {"event": "pause", "timestamp": None}]
     assert ticket["status"] == "open"
     assert ticket["reason"] == "complaint"
     assert [(t["role"], t["text"]) for t in ticket["transcript"]] == [
@@ -310,3 +320,146 @@ def test_unknown_action_is_reported(server: str) -> None:
         "tracker": tracker.current_state(EventVerbosity.ALL), "domain": _domain().as_dict(),
     }, timeout=10)
     assert response.status_code == 404
+
+
+def _offer(server: str, events: List[Event]) -> bool:
+    result = _call(server, "action_offer_human_if_upset", events)
+    assert _texts(result) == []  # the rules say utter_offer_human; the action only decides
+    return _slots(result)["offer_human"]
+
+
+def test_two_negative_messages_in_a_row_offer_a_human(server: str) -> None:
+    late = _user("my parcel is late AGAIN", "delivery_delay", sentiment="negative", confidence=0.6)
+    angry = _user("and now my card was charged twice", "payment_problem", sentiment="negative",
+                  confidence=0.6)
+    calm = _user("thanks, that helps", "thank", sentiment="positive")
+    assert not _offer(server, _start() + [late])
+    assert _offer(server, _start() + [late, BotUttered("sorry"), ActionExecuted("action_listen"),
+                                      angry])
+    assert not _offer(server, _start() + [late, calm, angry])
+    # Negative turns of an earlier session do not count.
+    assert not _offer(server, [late] + _start() + [angry])
+
+
+def test_one_strongly_negative_complaint_offers_a_human(server: str) -> None:
+    strong = _user("this is the worst service I have ever had", "complaint",
+                   sentiment="negative", confidence=0.93)
+    mild = _user("the box was a little dented", "complaint", sentiment="negative",
+                 confidence=0.55)
+    assert _offer(server, _start() + [strong])
+    assert not _offer(server, _start() + [mild])
+
+
+def test_clarifying_question_then_fallback_then_a_human(server: str) -> None:
+    ranking = [{"name": "nlu_fallback", "confidence": 0.7},
+               {"name": "refund_status", "confidence": 0.31},
+               {"name": "return_request", "confidence": 0.29},
+               {"name": "greet", "confidence": 0.1}]
+    lost = _user("the thing with the money for the stuff", "nlu_fallback", ranking=ranking)
+    first = _call(server, "action_clarify_or_fallback", _start() + [lost])
+    [reply] = first["responses"]
+    assert reply["text"] == "Sorry, I'm not sure I understood. Did you mean one of these?"
+    assert reply["buttons"] == [
+        {"title": "Where is my refund?", "payload": "/refund_status"},
+        {"title": "I want to return something", "payload": "/return_request"},
+        {"title": "Something else", "payload": "/out_of_scope"}]
+    assert _slots(first) == {"offer_human": False}
+    second = _call(server, "action_clarify_or_fallback", _start() + [lost, lost])
+    assert _texts(second) == [None] and second["responses"][0]["response"] == "utter_default"
+    third = _call(server, "action_clarify_or_fallback", _start() + [lost, lost, lost])
+    assert third["responses"] == [] and _slots(third) == {"offer_human": True}
+    # A confident out-of-scope message gets the out-of-scope lead, with in-scope buttons.
+    oos = _user("what's the weather tomorrow", "out_of_scope", ranking=[
+        {"name": "out_of_scope", "confidence": 0.9}, {"name": "order_status", "confidence": 0.05},
+        {"name": "delivery_delay", "confidence": 0.03}])
+    [reply] = _call(server, "action_clarify_or_fallback", _start() + [oos])["responses"]
+    assert reply["text"].startswith("Sorry, that's not something I can help with.")
+    assert [b["payload"] for b in reply["buttons"]] == [
+        "/order_status", "/delivery_delay", "/out_of_scope"]
+
+
+def test_thanks_after_a_resolved_issue_with_positive_sentiment_closes_politely(
+    server: str,
+) -> None:
+    resolved = _start() + [_user("where is 12345", "order_status"),
+                           ActionExecuted("action_check_order_status"),
+                           ActionExecuted("action_listen")]
+    happy = resolved + [_user("great, thanks so much!", "thank", sentiment="positive"),
+                        SlotSet("sentiment", "positive")]
+    assert _texts(_call(server, "action_respond_to_thanks", happy)) == [
+        "I'm glad I could help! Thanks for shopping with us, and have a lovely day."]
+    neutral = resolved + [_user("thanks", "thank", sentiment="neutral"),
+                          SlotSet("sentiment", "neutral")]
+    assert _call(server, "action_respond_to_thanks", neutral)["responses"][0]["response"] == (
+        "utter_you_are_welcome")
+    unresolved = _start() + [_user("thanks!", "thank", sentiment="positive"),
+                             SlotSet("sentiment", "positive")]
+    assert _call(server, "action_respond_to_thanks", unresolved)["responses"][0]["response"] == (
+        "utter_you_are_welcome")
+
+
+def test_attachment_errors_are_explained_after_the_message(server: str) -> None:
+    errors = [{"source": "invoice.pdf", "code": "unsupported_type",
+               "message": "invoice.pdf: I can't read that kind of file. Please send a photo."}]
+    events = _start() + [_user("here is my invoice", "payment_problem", attachment_errors=errors)]
+    result = _call(server, "action_validate_slot_mappings", events)
+    assert _texts(result) == [
+        "I couldn't use one of the files you sent. invoice.pdf: I can't read that kind of file. "
+        "Please send a photo."]
+    assert result["events"] == []
+    clean = _call(server, "action_validate_slot_mappings", _start() + [_user("hi", "greet")])
+    assert clean["responses"] == [] and clean["events"] == []
+
+
+def _photo_step_events(reason: str, earlier: Optional[Dict[str, Any]] = None) -> List[Event]:
+    """The return form right after the customer gave the reason."""
+    return _start() + [
+        _user("my lamp arrived broken", "damaged_item",
+              metadata={"attachments": [earlier]} if earlier else None),
+        ActionExecuted("utter_offer_return"), ActionExecuted("action_listen"),
+        _user("yes", "affirm"),
+        ActionExecuted("return_form"), ActiveLoop("return_form"),
+        SlotSet("order_number", "34567"), SlotSet("requested_slot", "return_reason"),
+        ActionExecuted("action_listen"),
+        _user(reason, "inform"), SlotSet("return_reason", reason),
+    ]
+
+
+def test_return_form_asks_for_a_photo_only_for_damaged_items(server: str) -> None:
+    damaged = _call(server, "validate_return_form", _photo_step_events("it's damaged"))
+    assert _slots(damaged)["requested_slot"] == "damage_photo"
+    assert _slots(damaged)["awaiting_photo"] is True
+    size = _call(server, "validate_return_form", _photo_step_events("wrong size"))
+    assert "requested_slot" not in _slots(size)  # Rasa's form goes on / completes by itself
+
+
+def test_return_form_uses_a_photo_sent_earlier(server: str) -> None:
+    photo = {"type": "image", "path": "data/media/images/damaged_box.jpg"}
+    result = _call(server, "validate_return_form", _photo_step_events("it's damaged", photo))
+    assert _slots(result)["damage_photo"] == "data/media/images/damaged_box.jpg"
+    assert _slots(result)["requested_slot"] is None
+    assert _texts(result) == ["Thanks, I've got the photo of the damage."]
+
+
+def test_return_form_accepts_a_photo_sent_when_asked_or_none(server: str) -> None:
+    asked = _photo_step_events("it's damaged") + [
+        SlotSet("requested_slot", "damage_photo"), SlotSet("awaiting_photo", True),
+        ActionExecuted("action_listen")]
+    photo = {"type": "image", "url": "https://cdn.example.com/lamp.jpg"}
+    sent = _call(server, "validate_return_form",
+                 asked + [_user("here you go", "inform", metadata={"attachments": [photo]})])
+    assert _slots(sent)["damage_photo"] == "https://cdn.example.com/lamp.jpg"
+    assert _slots(sent)["requested_slot"] is None
+    # A photo the pipeline resolved from the text (rasa shell) counts as well.
+    inline = _call(server, "validate_return_form", asked + [_user(
+        "here", "inform", media_references=[{"type": "image", "sha256": "ab12",
+                                              "source": "data/media/images/damaged_box.jpg"}])])
+    assert _slots(inline)["damage_photo"] == "data/media/images/damaged_box.jpg"
+    skipped = _call(server, "validate_return_form", asked + [_user("I don't have one", "deny")])
+    assert _slots(skipped)["damage_photo"] == "none"
+    assert _slots(skipped)["requested_slot"] is None
+    assert _slots(skipped)["awaiting_photo"] is False
+    assert _texts(skipped) == ["No problem, we'll go ahead without a photo."]
+    unclear = _call(server, "validate_return_form", asked + [_user("hmm", "inform")])
+    assert "damage_photo" not in _slots(unclear)
+    assert _slots(unclear)["requested_slot"] == "damage_photo"

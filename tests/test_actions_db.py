@@ -1,18 +1,29 @@
-"""The shop database behind the action server, on a real SQLite file, plus the pure helpers
-the actions use to turn tracker events into a transcript, sentiment history and evidence."""
+"""The shop database behind the action server, on a real SQLite file and (when
+``TEST_POSTGRES_URL`` is set, e.g. by ``scripts/postgres``) on a real PostgreSQL server, plus the
+pure helpers the actions use to turn tracker events into a transcript, sentiment history and
+evidence."""
 
 import datetime as dt
 import json
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
 
 from actions import db
+from actions.agent import AgentError, parse_ticket_id, resume_ticket
 from actions.actions import (
+    attachment_error_texts,
     attachments_of_events,
+    customer_is_upset,
+    not_understood_streak,
+    reason_needs_photo,
+    top_intents,
     handoff_reason,
     normalise_order_number,
     order_status_text,
@@ -23,9 +34,32 @@ from actions.actions import (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "").strip()
+BACKENDS = [
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.skipif(
+        not POSTGRES_URL, reason="set TEST_POSTGRES_URL (e.g. from scripts/postgres)")),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a new SQLite file, or the PostgreSQL test database with no tables."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'nested' / 'shop.sqlite3'}"
+    engine = sa.create_engine(POSTGRES_URL, future=True)
+    db.metadata.drop_all(engine)
+    engine.dispose()
+    return POSTGRES_URL
+
+
 @pytest.fixture()
-def database(tmp_path: Path) -> db.ShopDatabase:
-    return db.get_database(f"sqlite:///{tmp_path / 'nested' / 'shop.sqlite3'}")
+def database(database_url: str) -> Iterator[db.ShopDatabase]:
+    database = db.ShopDatabase(database_url)
+    database.create_schema()
+    database.seed_demo_orders()
+    yield database
+    database.engine.dispose()
 
 
 def _count(database: db.ShopDatabase, table: sa.Table) -> int:
@@ -42,8 +76,8 @@ def test_first_start_creates_folder_tables_and_ten_demo_orders(tmp_path: Path) -
     assert len(db.DEMO_ORDER_NUMBERS) == 10
 
 
-def test_seeding_is_idempotent_across_restarts(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'shop.sqlite3'}"
+def test_seeding_is_idempotent_across_restarts(database_url: str) -> None:
+    url = database_url
     first = db.ShopDatabase(url)
     first.create_schema()
     assert first.seed_demo_orders() == 10
@@ -53,6 +87,8 @@ def test_seeding_is_idempotent_across_restarts(tmp_path: Path) -> None:
     second.create_schema()
     assert second.seed_demo_orders() == 0
     assert _count(second, db.orders) == 10
+    first.engine.dispose()
+    second.engine.dispose()
 
 
 def test_seeding_fills_in_missing_demo_orders_only(database: db.ShopDatabase) -> None:
@@ -116,8 +152,13 @@ def test_ticket_keeps_transcript_sentiment_and_attachments(database: db.ShopData
     assert ticket["transcript"] == transcript
     assert ticket["sentiment_history"] == sentiment
     assert ticket["attachments"] == attachments
+    other = database.create_ticket("conv-2", "complaint", [], [], [])
+    assert [t["id"] for t in database.list_tickets()] == [ticket_id, other]
     database.close_ticket(ticket_id)
     assert database.get_ticket(ticket_id)["status"] == "closed"
+    assert [t["id"] for t in database.list_tickets()] == [other]
+    assert [t["id"] for t in database.list_tickets(db.TICKET_CLOSED)] == [ticket_id]
+    assert [t["id"] for t in database.list_tickets(None)] == [ticket_id, other]
     assert [t["id"] for t in database.tickets_for_conversation("conv-1")] == [ticket_id]
     with pytest.raises(ValueError, match="no ticket"):
         database.close_ticket(ticket_id + 100)
@@ -203,3 +244,88 @@ def test_action_package_imports_no_torch() -> None:
     """The action server must stay light: importing the actions must not pull in the models."""
     code = "import sys, actions.actions; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True, timeout=60)
+
+
+def _feeling(text: str, intent: str, label: str, confidence: float = 0.7) -> dict:
+    return _user(text, intent, None, sentiment={"label": label, "confidence": confidence})
+
+
+def test_upset_means_two_negatives_in_a_row_or_one_strongly_negative_complaint() -> None:
+    late = _feeling("where is my parcel, it's late again", "delivery_delay", "negative")
+    still = _feeling("this is ridiculous", "payment_problem", "negative")
+    fine = _feeling("ok", "affirm", "neutral")
+    assert not customer_is_upset([late])
+    assert customer_is_upset([late, still])
+    assert not customer_is_upset([late, fine, still])
+    assert customer_is_upset([_feeling("worst shop ever", "complaint", "negative", 0.85)])
+    assert not customer_is_upset([_feeling("box was a bit dented", "complaint", "negative", 0.6)])
+    assert not customer_is_upset([_feeling("hate this", "payment_problem", "negative", 0.95)])
+    # Once a human was offered, the count starts again.
+    offered = {"event": "action", "name": "utter_offer_human"}
+    assert not customer_is_upset([late, still, offered, still])
+    assert customer_is_upset([late, still, offered, still, still])
+
+
+def test_not_understood_streak_and_top_intents() -> None:
+    lost = _user("blorp", "nlu_fallback")
+    oos = _user("what's the weather", "out_of_scope")
+    assert not_understood_streak([lost]) == 1
+    assert not_understood_streak([lost, oos, lost]) == 3
+    assert not_understood_streak([lost, _user("hi", "greet"), lost]) == 1
+    ranking = [{"name": "nlu_fallback", "confidence": 0.9}, {"name": "greet", "confidence": 0.5},
+               {"name": "return_request", "confidence": 0.2},
+               {"name": "order_status", "confidence": 0.3}, {"name": "refund_status", "confidence": 0.1}]
+    assert top_intents({"intent_ranking": ranking}) == ["order_status", "return_request"]
+    assert top_intents({}) == []
+
+
+@pytest.mark.parametrize("reason, needs", [
+    ("damaged", True), ("defective", True), ("the handle is broken", True),
+    ("it stopped working after a day", True), ("wrong size", False), ("no longer needed", False),
+    (None, False),
+])
+def test_a_photo_is_asked_for_damaged_or_defective_items_only(reason: object, needs: bool) -> None:
+    assert reason_needs_photo(reason) is needs
+
+
+def test_attachment_errors_become_customer_facing_lines() -> None:
+    parse = {"attachment_errors": [
+        {"source": "invoice.pdf", "code": "unsupported_type",
+         "message": "invoice.pdf: I can't read that kind of file."},
+        {"source": "x", "code": "broken"},  # no message: nothing to tell
+    ]}
+    assert attachment_error_texts(parse) == [
+        "I couldn't use one of the files you sent. invoice.pdf: I can't read that kind of file."]
+    assert attachment_error_texts({}) == []
+
+
+def test_agent_cli_parses_ticket_ids_and_keeps_the_ticket_open_when_rasa_is_down(
+    database: db.ShopDatabase,
+) -> None:
+    assert parse_ticket_id("TCK-00012") == 12 and parse_ticket_id(" 7 ") == 7
+    with pytest.raises(AgentError, match="not a ticket id"):
+        parse_ticket_id("ticket twelve")
+    ticket_id = database.create_ticket("paused-customer", "complaint", [], [], [])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with pytest.raises(AgentError, match="Could not reach Rasa"):
+        resume_ticket(ticket_id, database, dead_url, "secret")
+    assert database.get_ticket(ticket_id)["status"] == "open"
+    with pytest.raises(AgentError, match="no ticket"):
+        resume_ticket(ticket_id + 99, database, dead_url, None)
+
+
+def test_agent_cli_lists_open_tickets(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'agent.sqlite3'}"
+    database = db.get_database(url)
+    ticket_id = database.create_ticket("conv-9", "damaged_item", [], [
+        {"label": "negative", "confidence": 0.9}], [{"type": "image", "path": "x.jpg"}])
+    env = {**os.environ, db.DATABASE_URL_ENV: url}
+    result = subprocess.run([sys.executable, "-m", "actions.agent", "list"], cwd=PROJECT_ROOT,
+                            env=env, capture_output=True, text=True, timeout=60, check=True)
+    assert db.ticket_reference(ticket_id) in result.stdout
+    assert "conversation=conv-9" in result.stdout and "sentiment=negative" in result.stdout
+    bad = subprocess.run([sys.executable, "-m", "actions.agent", "resume", "TCK-00999"],
+                         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "There is no ticket TCK-00999" in bad.stderr
