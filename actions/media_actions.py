@@ -1,13 +1,10 @@
 """Actions that answer what the customer showed us: error codes read from payment screenshots.
 
-``action_read_payment_error`` is the custom slot mapping of the ``payment_error_code`` slot, so
-Rasa's ``action_extract_slots`` runs it right after every user message, before the policies pick
-the next action. When the text read from the customer's screenshot (``image_text`` in the parse
-data, from the ImageTextReader) or, for a payment problem, the typed text holds an error code such
-as ``E-4021``, it says what that code means and stores the code in the slot; the dialogue's
-payment rule then adds the general payment guidance. Messages without a code change nothing.
-Wiring it as a slot mapping (and not as a rule step) keeps the payment rules and stories as they
-are: it works whichever rule answers ``payment_problem``.
+``action_read_payment_error`` answers ``payment_problem`` (rules and stories run it): when the
+text read from the customer's screenshot (``image_text`` in the parse data, from the
+ImageTextReader) or the typed text holds an error code such as ``E-4021``, it says what that code
+means and stores the code in the ``payment_error_code`` slot, then gives the general payment
+guidance (``utter_payment_problem``). Without a code it gives the guidance alone.
 
 Like ``actions.actions`` this imports only ``components.constants`` from the plugin (no models).
 """
@@ -95,6 +92,8 @@ class ActionReadPaymentError(Action):
         if not codes and intent == PAYMENT_INTENT:
             codes = find_error_codes(latest.get("text"))
         if not codes:
+            dispatcher.utter_message(response="utter_payment_problem")
             return []
         dispatcher.utter_message(text=explain_error_code(codes[0], from_screenshot))
+        dispatcher.utter_message(response="utter_payment_problem")
         return [SlotSet(PAYMENT_ERROR_SLOT, codes[0])]
