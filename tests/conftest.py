@@ -3,6 +3,7 @@
 action server, for conversation tests.
 """
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -145,18 +146,18 @@ def action_server(shop_database_url: str) -> Iterator[str]:
         service.stop()
 
 
-@pytest.fixture(scope="session")
-def rasa_server(trained_assistant: Path, action_server: str) -> Iterator[str]:
-    """`rasa run` with the REST channel and HTTP API, wired to the action server."""
+@contextlib.contextmanager
+def serve_rasa(model: Path, credentials: str, action_server: str, folder: Path) -> Iterator[str]:
+    """`rasa run` with the HTTP API, the given credentials.yml text and the action server."""
+    (folder / "credentials.yml").write_text(credentials)
+    (folder / "endpoints.yml").write_text(f"action_endpoint:\n  url: {action_server}\n")
     port = free_port()
-    endpoints = _SESSION_TMP / "endpoints.yml"
-    endpoints.write_text(f"action_endpoint:\n  url: {action_server}\n")
-    log = _SESSION_TMP / "rasa-server.log"
+    log = folder / "rasa-server.log"
     service = Service(
         [
             sys.executable, "-m", "rasa", "run", "--enable-api", "--port", str(port),
-            "--model", str(trained_assistant), "--endpoints", str(endpoints),
-            "--credentials", str(ROOT / "credentials.yml"),
+            "--model", str(model), "--endpoints", str(folder / "endpoints.yml"),
+            "--credentials", str(folder / "credentials.yml"),
         ],
         service_env(),
         log,
@@ -166,6 +167,15 @@ def rasa_server(trained_assistant: Path, action_server: str) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         service.stop()
+
+
+@pytest.fixture(scope="session")
+def rasa_server(trained_assistant: Path, action_server: str) -> Iterator[str]:
+    """The project's `rasa run` (its credentials.yml: REST and web chat), wired to the action server."""
+    folder = _SESSION_TMP / "rasa-server"
+    folder.mkdir(exist_ok=True)
+    with serve_rasa(trained_assistant, (ROOT / "credentials.yml").read_text(), action_server, folder) as url:
+        yield url
 
 
 @pytest.fixture()

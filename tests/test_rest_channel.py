@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
@@ -17,7 +16,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import ROOT, Service, free_port, service_env, wait_for
+from tests.conftest import ROOT, serve_rasa
 
 PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_torn.jpg"
 SCREENSHOT = ROOT / "data" / "media" / "images" / "payment_error_e5103.png"
@@ -36,31 +35,14 @@ def upload_folder() -> Iterator[str]:
 def rest_server(
     trained_assistant: Path, action_server: str, upload_folder: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("rest-channel")
-    credentials = tmp / "credentials.yml"
-    credentials.write_text(
+    credentials = (
         "components.channels.rest.MediaRestInput:\n"
         f"  media_folder: {upload_folder}\n"
         f"  max_image_bytes: {MAX_IMAGE_BYTES}\n"
     )
-    endpoints = tmp / "endpoints.yml"
-    endpoints.write_text(f"action_endpoint:\n  url: {action_server}\n")
-    port = free_port()
-    log = tmp / "rasa.log"
-    service = Service(
-        [
-            sys.executable, "-m", "rasa", "run", "--enable-api", "--port", str(port),
-            "--model", str(trained_assistant), "--credentials", str(credentials),
-            "--endpoints", str(endpoints),
-        ],
-        service_env(),
-        log,
-    )
-    try:
-        wait_for(f"http://127.0.0.1:{port}/status", service.process, log, 300)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        service.stop()
+    folder = tmp_path_factory.mktemp("rest-channel")
+    with serve_rasa(trained_assistant, credentials, action_server, folder) as url:
+        yield url
 
 
 def webhook(server: str) -> str:

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 import requests
 
 from components.channels.slack import SlackMediaInput
-from tests.conftest import ROOT, Service, free_port, service_env, wait_for
+from tests.conftest import ROOT, serve_rasa
 from tests.fake_slack import FakeSlack, message_event, signed_headers
 
 BOT_TOKEN = "xoxb-0000-test-token"
@@ -47,33 +46,16 @@ def slack_server(
     upload_folder: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("slack-channel")
-    credentials = tmp / "credentials.yml"
-    credentials.write_text(
+    credentials = (
         "components.channels.slack.SlackMediaInput:\n"
         f"  slack_token: {BOT_TOKEN}\n"
         f"  slack_signing_secret: {SIGNING_SECRET}\n"
         f"  slack_api_url: {fake_slack.api_url}\n"
         f"  media_folder: {upload_folder}\n"
     )
-    endpoints = tmp / "endpoints.yml"
-    endpoints.write_text(f"action_endpoint:\n  url: {action_server}\n")
-    port = free_port()
-    log = tmp / "rasa.log"
-    service = Service(
-        [
-            sys.executable, "-m", "rasa", "run", "--enable-api", "--port", str(port),
-            "--model", str(trained_assistant), "--credentials", str(credentials),
-            "--endpoints", str(endpoints),
-        ],
-        service_env(),
-        log,
-    )
-    try:
-        wait_for(f"http://127.0.0.1:{port}/status", service.process, log, 300)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        service.stop()
+    folder = tmp_path_factory.mktemp("slack-channel")
+    with serve_rasa(trained_assistant, credentials, action_server, folder) as url:
+        yield url
 
 
 def send_event(server: str, payload: Dict[str, Any], secret: str = SIGNING_SECRET, **headers: str) -> requests.Response:

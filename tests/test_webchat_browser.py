@@ -6,7 +6,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any, Dict, Iterator, List
 import pytest
 import requests
 
-from tests.conftest import ARTIFACTS, ROOT, Service, free_port, service_env, wait_for
+from tests.conftest import ARTIFACTS, ROOT, serve_rasa
 
 CHROMIUM = "/usr/bin/chromium"
 PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_dented.jpg"
@@ -35,31 +34,14 @@ def upload_folder() -> Iterator[str]:
 def webchat_server(
     trained_assistant: Path, action_server: str, upload_folder: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("webchat")
-    credentials = tmp / "credentials.yml"
-    credentials.write_text(
+    credentials = (
         "components.channels.webchat.WebChatInput:\n"
         "  session_persistence: true\n"
         f"  media_folder: {upload_folder}\n"
     )
-    endpoints = tmp / "endpoints.yml"
-    endpoints.write_text(f"action_endpoint:\n  url: {action_server}\n")
-    port = free_port()
-    log = tmp / "rasa.log"
-    service = Service(
-        [
-            sys.executable, "-m", "rasa", "run", "--enable-api", "--port", str(port),
-            "--model", str(trained_assistant), "--credentials", str(credentials),
-            "--endpoints", str(endpoints),
-        ],
-        service_env(),
-        log,
-    )
-    try:
-        wait_for(f"http://127.0.0.1:{port}/status", service.process, log, 300)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        service.stop()
+    folder = tmp_path_factory.mktemp("webchat")
+    with serve_rasa(trained_assistant, credentials, action_server, folder) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
