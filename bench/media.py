@@ -108,8 +108,6 @@ def bench_image(args: argparse.Namespace) -> List[Row]:
     """Backbone per 224 px image (single and batched) and a whole image message."""
     import torch
     from PIL import Image
-    from rasa.shared.nlu.constants import TEXT
-    from rasa.shared.nlu.training_data.message import Message
 
     from components.image_featurizer import ImageFeaturizer
 

@@ -2,7 +2,7 @@
 
 import os
 from pathlib import Path
-from typing import Any, List
+from typing import Any
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
