@@ -1,13 +1,9 @@
 """ImageFeaturizer with the real EfficientNet-Lite0 weights on real photos and screenshots."""
 
 import io
-import os
 import threading
 from typing import Any, Dict, List
 
-os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import pytest

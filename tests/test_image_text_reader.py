@@ -1,12 +1,8 @@
 """ImageTextReader (RapidOCR, packaged models) on screenshots drawn on the machine."""
 
-import os
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import pytest
