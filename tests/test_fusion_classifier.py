@@ -181,3 +181,66 @@ def test_unknown_sentiment_label_names_the_example(featurize, model_storage, res
 def test_missing_features_is_a_clear_error(model_storage, resource, execution_context):
     with pytest.raises(InvalidConfigException, match="Put the featurizers"):
         train(model_storage, resource, execution_context, examples(SHOP_EXAMPLES))
+
+
+def test_fine_tuned_encoder_trains_persists_and_leaves_the_shared_encoder_alone(
+    model_storage, resource, execution_context
+):
+    """End-to-end fine-tuning: the classifier computes text vectors with its own tuned copy,
+    so it needs no sentence featurizer, saves the copy as safetensors and reloads identically."""
+    from components.text.encoder import load_encoder
+
+    shared = load_encoder(None)
+    before = shared.encode(["where is my order"])
+    tokenizer = make_component(WhitespaceTokenizer, model_storage, resource, execution_context)
+    counts = make_component(CountVectorsFeaturizer, model_storage, resource, execution_context, {"alias": "words"})
+    data = examples(SHOP_EXAMPLES)
+    tokenizer.process_training_data(data)
+    counts.train(data)
+    counts.process_training_data(data)
+
+    def featurize(texts):
+        messages = [Message(data={TEXT: t}) for t in texts]
+        tokenizer.process(messages)
+        counts.process(messages)
+        return messages
+
+    classifier = train(
+        model_storage, resource, execution_context, data,
+        sparse_origins=["words"], fine_tune_encoder=True, fine_tune_epochs=2, fine_tune_batch_size=8,
+        validation_fraction=0.0,
+    )
+    report = classifier._meta["training"]
+    assert report["fine_tune_epochs_run"] == 2 and report["fine_tune_best_epoch"] == 2
+
+    texts = ["where on earth is my parcel", "thank you so much", "my lamp came smashed", ""]
+    first = featurize(texts)
+    classifier.process(first)
+    assert [m.get(INTENT)["name"] for m in first[:3]] == ["order_status", "thank", "damaged_item"]
+    assert set(first[0].get(EXPLANATION)["modality_weights"]) == {"text", "lexical"}
+    assert first[3].get(INTENT) is None  # nothing to classify: no text, no media
+
+    tuned = classifier._encoder.encode(["where is my order"])[:, :-1]
+    assert np.abs(tuned - before).max() > 1e-3  # the copy moved ...
+    assert shared.encode(["where is my order"]) == pytest.approx(before, abs=1e-6)  # ... the shared one did not
+
+    with model_storage.read_from(classifier._resource) as directory:
+        saved = sorted(p.name for p in (directory / "encoder").rglob("*") if p.is_file())
+    assert "model.safetensors" in saved
+    assert not [name for name in saved if name.endswith((".bin", ".pkl", ".pt"))]
+
+    loaded = MultimodalFusionClassifier.load(
+        classifier._config, model_storage, classifier._resource, execution_context("loaded")
+    )
+    second = featurize(texts)
+    loaded.process(second)
+    for a, b in zip(first[:3], second[:3]):
+        assert probabilities(a) == pytest.approx(probabilities(b), abs=1e-6)
+
+
+def test_fine_tuning_an_unknown_modality_is_a_clear_error(model_storage, resource, execution_context):
+    with pytest.raises(InvalidConfigException, match="'fine_tune_modality' 'voice'"):
+        make_component(
+            MultimodalFusionClassifier, model_storage, resource, execution_context,
+            {"fine_tune_encoder": True, "fine_tune_modality": "voice"},
+        )

@@ -24,13 +24,21 @@ class ModalitySpec:
     origins: List[str]
     widths: List[int] = field(default_factory=list)
     sparse: bool = False
+    # Computed by the classifier's own fine-tuned text encoder instead of read from a featurizer.
+    encoder: bool = False
 
     @property
     def width(self) -> int:
         return int(sum(self.widths))
 
     def as_dict(self) -> Dict:
-        return {"name": self.name, "origins": self.origins, "widths": self.widths, "sparse": self.sparse}
+        return {
+            "name": self.name,
+            "origins": self.origins,
+            "widths": self.widths,
+            "sparse": self.sparse,
+            "encoder": self.encoder,
+        }
 
 
 @dataclass
@@ -62,6 +70,9 @@ def discover_widths(specs: Sequence[ModalitySpec], messages: Sequence[Message]) 
     """Fixes each origin's width from the training data; drops modalities no featurizer provides."""
     found: List[ModalitySpec] = []
     for spec in specs:
+        if spec.encoder:
+            found.append(spec)
+            continue
         if spec.sparse:
             for message in messages:
                 matrix = _sparse_sentence(message, spec.origins)
@@ -84,12 +95,24 @@ def discover_widths(specs: Sequence[ModalitySpec], messages: Sequence[Message]) 
     return found
 
 
-def gather(specs: Sequence[ModalitySpec], messages: Sequence[Message]) -> FeatureMatrix:
-    """Builds the model inputs; a missing or flagged-absent modality is marked not present."""
+def gather(
+    specs: Sequence[ModalitySpec],
+    messages: Sequence[Message],
+    computed: Optional[Dict[str, np.ndarray]] = None,
+) -> FeatureMatrix:
+    """Builds the model inputs; a missing or flagged-absent modality is marked not present.
+
+    ``computed`` holds the vectors of ``encoder`` modalities (presence flag in the last column).
+    """
     n = len(messages)
     present = np.zeros((n, len(specs)), dtype=bool)
     values: List[object] = []
     for m_index, spec in enumerate(specs):
+        if spec.encoder:
+            block = np.asarray((computed or {})[spec.name], dtype=np.float32)
+            values.append(block)
+            present[:, m_index] = block[:, -1] > 0
+            continue
         if spec.sparse:
             rows = []
             for i, message in enumerate(messages):

@@ -2,13 +2,15 @@
 
 AdamW, class-balanced label-smoothed cross-entropy for intents, a masked sentiment loss (examples
 without a sentiment label do not count), modality dropout so each modality alone still works, and
-early stopping on a stratified validation split.
+early stopping on a stratified validation split. Optionally a second phase fine-tunes the text
+encoder end to end with the trained network (pretrain, then fine-tune), kept only when it
+improves validation accuracy.
 """
 
 import logging
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -16,6 +18,7 @@ from torch import nn
 
 from components.fusion.features import FeatureMatrix
 from components.fusion.model import FusionNet
+from components.fusion.tuned_encoder import TunedTextEncoder, length_bucketed_batches
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +31,10 @@ class TrainingReport:
     best_epoch: int
     best_validation_accuracy: Optional[float]
     seconds: float
+    # End-to-end encoder fine-tuning (phase 2); best epoch 0 = it did not beat the frozen encoder.
+    fine_tune_epochs_run: int = 0
+    fine_tune_best_epoch: int = 0
+    fine_tune_seconds: float = 0.0
 
     def as_dict(self) -> Dict:
         return self.__dict__.copy()
@@ -50,12 +57,20 @@ def to_tensors(features: FeatureMatrix) -> Tuple[List[object], torch.Tensor]:
     return inputs, torch.from_numpy(features.present)
 
 
-def _optimizers(model: FusionNet, config: Dict) -> List[torch.optim.Optimizer]:
+@dataclass
+class EncoderTuning:
+    """What phase 2 needs: the trainable encoder, every example's text, and its modality slot."""
+
+    encoder: TunedTextEncoder
+    texts: List[str]
+    slot: int
+
+
+def _optimizers(model: FusionNet, config: Dict, learning_rate: float) -> List[torch.optim.Optimizer]:
     """AdamW for dense weights; SparseAdam for the sparse n-gram tables (sparse gradients)."""
     sparse = [p for m in model.modules() if isinstance(m, nn.EmbeddingBag) for p in m.parameters()]
     sparse_ids = {id(p) for p in sparse}
     dense = [p for p in model.parameters() if id(p) not in sparse_ids]
-    learning_rate = float(config["learning_rate"])
     optimizers: List[torch.optim.Optimizer] = [
         torch.optim.AdamW(dense, lr=learning_rate, weight_decay=float(config["weight_decay"]))
     ]
@@ -103,8 +118,9 @@ def train_model(
     intents: np.ndarray,
     sentiments: np.ndarray,
     config: Dict,
+    tuning: Optional[EncoderTuning] = None,
 ) -> TrainingReport:
-    """Trains in place and leaves the best validation weights in the model."""
+    """Trains in place and leaves the best validation weights in the model (and encoder)."""
     started = time.perf_counter()
     seed = int(config["random_seed"])
     torch.manual_seed(seed)
@@ -127,7 +143,7 @@ def train_model(
         ignore_index=IGNORE,
         label_smoothing=float(config["label_smoothing"]),
     )
-    optimizers = _optimizers(model, config)
+    optimizers = _optimizers(model, config, float(config["learning_rate"]))
     epochs = int(config["epochs"])
     batch_size = int(config["batch_size"])
     patience = int(config["patience"])
@@ -136,6 +152,17 @@ def train_model(
     y_intent = torch.from_numpy(intents[train_index]).long()
     y_sentiment = torch.from_numpy(sentiments[train_index]).long()
     validation = (features.rows(val_index), intents[val_index]) if len(val_index) else None
+
+    def batch_loss(rows: np.ndarray) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        def loss(intent_logits: torch.Tensor, sentiment_logits: torch.Tensor) -> torch.Tensor:
+            value = intent_loss(intent_logits, y_intent[rows])
+            if has_sentiment and (y_sentiment[rows] != IGNORE).any():
+                value = value + float(config["sentiment_loss_weight"]) * sentiment_loss(
+                    sentiment_logits, y_sentiment[rows]
+                )
+            return value
+
+        return loss
 
     best_accuracy, best_loss, best_epoch, best_state = -1.0, float("inf"), 0, None
     epoch = 0
@@ -146,17 +173,7 @@ def train_model(
             rows = order[start : start + batch_size]
             inputs, present = to_tensors(train_features.rows(rows))
             present = _drop_modalities(present, float(config["modality_dropout"]), generator)
-            intent_logits, sentiment_logits, _ = model(inputs, present)
-            loss = intent_loss(intent_logits, y_intent[rows])
-            if has_sentiment and (y_sentiment[rows] != IGNORE).any():
-                loss = loss + float(config["sentiment_loss_weight"]) * sentiment_loss(
-                    sentiment_logits, y_sentiment[rows]
-                )
-            for optimizer in optimizers:
-                optimizer.zero_grad()
-            loss.backward()
-            for optimizer in optimizers:
-                optimizer.step()
+            _step(model, inputs, present, batch_loss(rows), optimizers)
 
         if validation is None:
             continue
@@ -171,12 +188,107 @@ def train_model(
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return TrainingReport(
+    report = TrainingReport(
         epochs_run=epoch,
         best_epoch=best_epoch or epoch,
         best_validation_accuracy=best_accuracy if validation is not None else None,
         seconds=time.perf_counter() - started,
     )
+    if tuning is not None and int(config["fine_tune_epochs"]) > 0:
+        _fine_tune(model, tuning, train_index, val_index, features, intents, batch_loss, intent_loss,
+                   config, generator, report)
+        report.seconds = time.perf_counter() - started
+    return report
+
+
+def _step(
+    model: FusionNet,
+    inputs: List[object],
+    present: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizers: List[torch.optim.Optimizer],
+) -> None:
+    intent_logits, sentiment_logits, _ = model(inputs, present)
+    loss = loss_fn(intent_logits, sentiment_logits)
+    for optimizer in optimizers:
+        optimizer.zero_grad()
+    loss.backward()
+    for optimizer in optimizers:
+        optimizer.step()
+
+
+def _fine_tune(
+    model: FusionNet,
+    tuning: EncoderTuning,
+    train_index: np.ndarray,
+    val_index: np.ndarray,
+    features: FeatureMatrix,
+    intents: np.ndarray,
+    batch_loss: Callable,
+    intent_loss: nn.Module,
+    config: Dict,
+    generator: torch.Generator,
+    report: TrainingReport,
+) -> None:
+    """Phase 2: encoder and network trained together (linear warm-up and decay on the encoder)."""
+    started = time.perf_counter()
+    encoder, texts, slot = tuning.encoder, tuning.texts, tuning.slot
+    epochs = int(config["fine_tune_epochs"])
+    batch_size = int(config["fine_tune_batch_size"])
+    train_texts = [texts[i] for i in train_index]
+    steps = epochs * -(-len(train_index) // batch_size)
+    warmup = max(1, steps // 10)
+    encoder_optimizer = torch.optim.AdamW(
+        encoder.parameters(), lr=float(config["fine_tune_learning_rate"]), weight_decay=float(config["weight_decay"])
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        encoder_optimizer, lambda step: min((step + 1) / warmup, max(0.0, (steps - step) / max(1, steps - warmup)))
+    )
+    optimizers = _optimizers(model, config, float(config["learning_rate"]) / 10) + [encoder_optimizer]
+    train_features = features.rows(train_index)
+
+    def validate() -> Optional[Tuple[float, float]]:
+        if not len(val_index):
+            return None
+        val_features = features.rows(val_index)
+        val_features.values[slot] = encoder.encode([texts[i] for i in val_index])
+        val_features.present[:, slot] = val_features.values[slot][:, -1] > 0
+        return _evaluate(model, val_features, intents[val_index], intent_loss, batch_size)
+
+    def snapshot() -> Tuple[Dict, Dict]:
+        return (
+            {k: v.detach().clone() for k, v in model.state_dict().items()},
+            {k: v.detach().clone() for k, v in encoder.state_dict().items()},
+        )
+
+    baseline = validate()
+    best = baseline if baseline is not None else (-1.0, float("inf"))
+    best_state = snapshot()  # the frozen-encoder result stays when fine-tuning does not help
+    for epoch in range(1, epochs + 1):
+        model.train()
+        encoder.train()
+        for rows in length_bucketed_batches(train_texts, np.arange(len(train_index)), batch_size, generator):
+            inputs, present = to_tensors(train_features.rows(rows))
+            text = encoder([train_texts[i] for i in rows])
+            inputs[slot] = text
+            present[:, slot] = text[:, -1] > 0
+            present = _drop_modalities(present, float(config["modality_dropout"]), generator)
+            _step(model, inputs, present, batch_loss(rows), optimizers)
+            schedule.step()
+        report.fine_tune_epochs_run = epoch
+        score = validate()
+        logger.debug("fine-tune epoch %d: validation %s", epoch, score)
+        if score is None or score[0] > best[0] or (score[0] == best[0] and score[1] < best[1]):
+            best = score or best
+            report.fine_tune_best_epoch = epoch
+            if score is not None:
+                report.best_validation_accuracy = score[0]
+            best_state = snapshot()
+    model.load_state_dict(best_state[0])
+    encoder.load_state_dict(best_state[1])
+    model.eval()
+    encoder.eval()
+    report.fine_tune_seconds = time.perf_counter() - started
 
 
 def _evaluate(
