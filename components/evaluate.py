@@ -33,7 +33,7 @@ from components.evaluation.report import (
     modality_subset,
     subset_accuracies,
 )
-from components.evaluation.runner import ModelParser, train_nlu_model
+from components.evaluation.runner import ModelParser, quiet_logs, train_nlu_model
 from components.message_metadata import message_metadata
 
 logger = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/evaluation"))
     parser.add_argument("--model", type=Path, help="trained model (.tar.gz): no training; needs --test-nlu")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    quiet_logs()
 
     test_data = _load(args.test_nlu) if args.test_nlu else None
     if args.model:

@@ -66,6 +66,15 @@ def train_nlu_model(config_path: Path, nlu_path: Path, output_dir: Path, name: s
     return Path(model)
 
 
+def quiet_logs() -> None:
+    """Warnings and errors only: unconfigured, Rasa's structlog prints a debug line per parse,
+    which floods the output and adds its own cost to every measured parse."""
+    from rasa.utils.log_utils import configure_structlog
+
+    logging.basicConfig(level=logging.WARNING)
+    configure_structlog(logging.WARNING)
+
+
 class ModelParser:
     """Loads a trained model once and parses texts (with optional metadata) through it."""
 
