@@ -13,7 +13,7 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from components.constants import ATTACHMENT_ERRORS, ATTACHMENTS, MEDIA_REFERENCES, SENTIMENT
+from components.constants import ATTACHMENT_ERRORS, ATTACHMENTS, IMAGE_TAGS, MEDIA_REFERENCES, SENTIMENT
 from actions import db
 
 ORDER_NUMBER_PATTERN = re.compile(r"\d{5}")
@@ -53,6 +53,8 @@ NO_PHOTO_PATTERN = re.compile(
     r"\b(no|don'?t|do not|didn'?t|haven'?t|have not|can'?t|cannot|without|skip|none)\b",
     re.IGNORECASE)
 NO_PHOTO = "none"
+# True while the latest customer message carries a readable photo (responses thank, not ask).
+PHOTO_IN_MESSAGE_SLOT = "photo_in_message"
 # After one of these the customer's issue counts as answered (thanks then closes politely).
 RESOLVING_ACTIONS = {"action_check_order_status", "action_open_return", "action_handoff_to_human"}
 # The values nlu.yml's synonyms map return reasons to; anything else is a fragment of the text.
@@ -552,6 +554,10 @@ class ValidateSlotMappings(ValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         events = await super().run(dispatcher, tracker, domain)
-        for text in attachment_error_texts(tracker.latest_message or {}):
+        latest = tracker.latest_message or {}
+        for text in attachment_error_texts(latest):
             dispatcher.utter_message(text=text)
+        has_photo = bool(latest.get(IMAGE_TAGS))
+        if has_photo != bool(tracker.get_slot(PHOTO_IN_MESSAGE_SLOT)):
+            events.append(SlotSet(PHOTO_IN_MESSAGE_SLOT, has_photo))
         return events

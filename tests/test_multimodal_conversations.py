@@ -47,6 +47,7 @@ def test_damaged_parcel_photo_opens_a_return_with_the_photo_as_evidence(
     customer = sender()
     text = reply_text(say(customer, "my parcel arrived like this", image(DAMAGED_PHOTO))).lower()
     assert "damaged" in text and "return" in text, text
+    assert "thank you for the photo" in text and "please send" not in text, text  # not asked again
 
     # Accept the return, then answer whatever the form asks until the return is opened.
     text = reply_text(say(customer, "yes please")).lower()
