@@ -107,6 +107,9 @@ class SpeechTranscriber(GraphComponent):
             "compute_type": "int8",
             # faster_whisper: beam width (1 = greedy; measured as accurate as 5 on test speech, faster).
             "beam_size": 1,
+            # faster_whisper: text that primes the recogniser with your domain's words (product
+            # names, jargon), e.g. "Orders, returns, refunds, parcel, DHL"; None = no prompt.
+            "initial_prompt": None,
             # speechbrain: local model folder with hyperparams.yaml + checkpoints (never a hub id).
             "source": None,
             # speechbrain: inference interface class in speechbrain.inference, or a dotted path.
@@ -183,6 +186,15 @@ class SpeechTranscriber(GraphComponent):
                 raise InvalidConfigException(
                     f"SpeechTranscriber: model_path '{path}' is not a CTranslate2 Whisper folder (no model.bin)."
                 )
+            prompt = config.get("initial_prompt")
+            if prompt is not None and not isinstance(prompt, str):
+                raise InvalidConfigException(
+                    f"SpeechTranscriber: initial_prompt must be text (a few domain words), got {prompt!r}."
+                )
+        elif config.get("initial_prompt"):
+            raise InvalidConfigException(
+                "SpeechTranscriber: initial_prompt works with the faster_whisper backend only."
+            )
         else:
             source = config.get("source")
             if not source or not Path(source).is_dir():
@@ -214,6 +226,7 @@ class SpeechTranscriber(GraphComponent):
                             cpu_threads=int(c.get("cpu_threads", 2)),
                             beam_size=int(c.get("beam_size", 1)),
                             language=c.get("language"),
+                            initial_prompt=c.get("initial_prompt"),
                         )
                     else:
                         self._backend = get_backend(

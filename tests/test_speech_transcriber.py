@@ -162,6 +162,20 @@ def test_training_transcripts_are_cached_by_content(tmp_path: Path, order_wav: b
     assert len(list((tmp_path / "cache").rglob("*.json"))) == 4
 
 
+def test_initial_prompt_primes_whisper_with_domain_words(tmp_path: Path):
+    """Whisper tiny.en hears "Contact list" in this flite clip; a domain prompt fixes it, and the
+    prompted transcripts get their own cache key (a cached unprompted transcript is not reused)."""
+    clip = flite_wav("Contactless isn't working for me", "rms")
+    plain, primed = voice_message(clip), voice_message(clip)
+    unprompted = make(tmp_path, cache_inference=True)
+    unprompted.process([plain])
+    prompted = make(tmp_path, cache_inference=True, initial_prompt="Card payments: contactless, Mastercard, top-up.")
+    prompted.process([primed])
+    assert "contactless" not in normalise_text(plain.get(TEXT)), plain.get(TEXT)
+    assert normalise_text(primed.get(TEXT))[:2] == ["contactless", "isnt"], primed.get(TEXT)
+    assert unprompted.backend.backend_id != prompted.backend.backend_id
+
+
 def test_invalid_configs_fail_early(tmp_path: Path):
     with pytest.raises(InvalidConfigException, match="text_mode"):
         make(tmp_path, text_mode="merge")
@@ -171,6 +185,10 @@ def test_invalid_configs_fail_early(tmp_path: Path):
         make(tmp_path, model_path=str(tmp_path))
     with pytest.raises(InvalidConfigException, match="local speechbrain model folder"):
         make(tmp_path, backend="speechbrain", source="speechbrain/asr-crdnn-rnnlm-librispeech")
+    with pytest.raises(InvalidConfigException, match="faster_whisper backend only"):
+        make(tmp_path, backend="speechbrain", source=str(tmp_path), initial_prompt="parcel")
+    with pytest.raises(InvalidConfigException, match="initial_prompt must be text"):
+        make(tmp_path, initial_prompt=["parcel"])
 
 
 def test_broken_model_is_reported_not_raised(tmp_path: Path, order_wav: bytes):

@@ -109,6 +109,7 @@ class FasterWhisperBackend(ASRBackend):
         beam_size: int = 1,
         language: Optional[str] = None,
         device: str = "cpu",
+        initial_prompt: Optional[str] = None,
     ) -> None:
         super().__init__()
         from faster_whisper import WhisperModel
@@ -122,6 +123,7 @@ class FasterWhisperBackend(ASRBackend):
         self.model_path = path
         self.beam_size = int(beam_size)
         self.language = language
+        self.initial_prompt = initial_prompt or None
         t0 = time.perf_counter()
         self.model = WhisperModel(
             str(path),
@@ -138,6 +140,9 @@ class FasterWhisperBackend(ASRBackend):
             f"faster-whisper:{path.name}:{_folder_fingerprint(path)}:{compute_type}:"
             f"beam{self.beam_size}:{self.language or 'auto'}"
         )
+        if self.initial_prompt:  # a different prompt gives different transcripts: own cache key
+            prompt_hash = hashlib.sha256(self.initial_prompt.encode("utf-8")).hexdigest()[:12]
+            self.backend_id += f":prompt-{prompt_hash}"
         logger.info(f"Loaded Whisper model '{path}' in {self.load_seconds:.2f} s")
 
     def _transcribe(self, audio: np.ndarray) -> Transcript:
@@ -147,6 +152,7 @@ class FasterWhisperBackend(ASRBackend):
             beam_size=self.beam_size,
             condition_on_previous_text=False,
             without_timestamps=True,
+            initial_prompt=self.initial_prompt,
         )
         segments = list(segments)
         text = " ".join(s.text.strip() for s in segments).strip()
