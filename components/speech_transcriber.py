@@ -26,7 +26,9 @@ Audio problems (silent, too long, damaged, no words heard) never raise: an entry
 conversation continues with whatever text there is.
 """
 
+import dataclasses
 import logging
+import re
 import threading
 import time
 from typing import Any, Dict, List, Optional, Text
@@ -69,6 +71,26 @@ def append_attachment_error(message: Message, entry: Dict[str, Any]) -> None:
     errors = list(message.get(ATTACHMENT_ERRORS) or [])
     errors.append(entry)
     message.set(ATTACHMENT_ERRORS, errors, add_to_output=True)
+
+
+# Single digits separated by spaces, commas or hyphens: "1, 2, 3, 4, 5" as Whisper writes a number
+# read out digit by digit.
+_DIGIT_RUN = re.compile(r"(?<![\d.,])\d(?:(?:\s*,\s*|\s+|\s*-\s*)\d)+(?![\d])")
+
+
+def join_spoken_digits(text: str, min_run: int) -> str:
+    """Joins runs of at least ``min_run`` single spoken digits into one number (0 = never), so an
+    order number read out digit by digit reaches the entity extractors as "12345"."""
+    if min_run < 2:
+        return text
+
+    def join(match: "re.Match[str]") -> str:
+        digits = re.findall(r"\d+", match.group(0))
+        if len(digits) >= min_run and all(len(d) == 1 for d in digits):
+            return "".join(digits)
+        return match.group(0)
+
+    return _DIGIT_RUN.sub(join, text)
 
 
 def combine_transcripts(transcripts: List[Transcript]) -> Transcript:
@@ -141,6 +163,9 @@ class SpeechTranscriber(GraphComponent):
             "silence_threshold_db": -45.0,
             # Audio attachments transcribed per message (the rest are ignored).
             "max_audio_per_message": 3,
+            # Join runs of at least this many single spoken digits ("1, 2, 3, 4, 5" -> "12345");
+            # 0 = leave digits as transcribed.
+            "join_spoken_digits": 4,
         }
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
@@ -206,6 +231,11 @@ class SpeechTranscriber(GraphComponent):
                 raise InvalidConfigException(
                     f"SpeechTranscriber: '{source}' has no {config.get('hparams_file', 'hyperparams.yaml')}."
                 )
+        join = config.get("join_spoken_digits", 4)
+        if not isinstance(join, int) or isinstance(join, bool) or join < 0:
+            raise InvalidConfigException(
+                f"SpeechTranscriber: join_spoken_digits must be a whole number >= 0 (0 = off), got {join!r}."
+            )
         if float(config.get("max_duration_s", 0)) <= 0:
             raise InvalidConfigException("SpeechTranscriber: max_duration_s must be positive.")
 
@@ -311,7 +341,12 @@ class SpeechTranscriber(GraphComponent):
                 continue
             transcripts.append(transcript)
         message.set(DECODED_AUDIO, decoded)
-        return combine_transcripts(transcripts) if transcripts else None
+        if not transcripts:
+            return None
+        combined = combine_transcripts(transcripts)
+        return dataclasses.replace(
+            combined, text=join_spoken_digits(combined.text, int(self._config["join_spoken_digits"]))
+        )
 
     @staticmethod
     def merge_text(text: Optional[str], transcript: str, mode: str) -> str:

@@ -18,7 +18,7 @@ from components.audio.asr import clear_backends
 from components.audio.loading import AUDIO_CORRUPT, AUDIO_SILENT, AUDIO_TOO_LONG, load_audio
 from components.audio.wer import edit_distance, normalise_text
 from components.constants import ATTACHMENT_ERRORS, DECODED_AUDIO, MEDIA, TRANSCRIPT
-from components.speech_transcriber import SpeechTranscriber
+from components.speech_transcriber import SpeechTranscriber, join_spoken_digits
 from tests.speech_utils import (
     FLITE_VOICES,
     audio_attachment,
@@ -62,6 +62,7 @@ def test_flite_voices_are_transcribed_into_the_text(tmp_path: Path, voice: str):
     words = normalise_text(message.get(TEXT))
     assert {"where", "order"} <= set(words), message.get(TEXT)
     assert words[-5:] == ["1", "2", "3", "4", "5"], message.get(TEXT)  # digits or words, both normalise
+    assert "12345" in message.get(TEXT)  # read out digit by digit, joined for the order-number regex
     t = message.get(TRANSCRIPT)
     assert t["text"] == message.get(TEXT) and t["language"] == "en"
     assert 0.3 < t["confidence"] <= 1.0 and 2.0 < t["duration"] < 3.5
@@ -176,6 +177,22 @@ def test_initial_prompt_primes_whisper_with_domain_words(tmp_path: Path):
     assert unprompted.backend.backend_id != prompted.backend.backend_id
 
 
+@pytest.mark.parametrize(
+    "transcript, joined",
+    [
+        ("Where is my order 1, 2, 3, 4, 5?", "Where is my order 12345?"),
+        ("order 1 2 3 4 5 please", "order 12345 please"),
+        ("1-2-3-4-5", "12345"),
+        ("I have 2, 3 questions", "I have 2, 3 questions"),  # shorter than a number read out
+        ("call 12, 34, 56, 78", "call 12, 34, 56, 78"),  # not single digits
+        ("it costs 1.5, 2, 3, 4", "it costs 1.5, 2, 3, 4"),
+    ],
+)
+def test_spoken_digit_runs_are_joined(transcript: str, joined: str):
+    assert join_spoken_digits(transcript, 4) == joined
+    assert join_spoken_digits(transcript, 0) == transcript
+
+
 def test_invalid_configs_fail_early(tmp_path: Path):
     with pytest.raises(InvalidConfigException, match="text_mode"):
         make(tmp_path, text_mode="merge")
@@ -187,6 +204,8 @@ def test_invalid_configs_fail_early(tmp_path: Path):
         make(tmp_path, backend="speechbrain", source="speechbrain/asr-crdnn-rnnlm-librispeech")
     with pytest.raises(InvalidConfigException, match="faster_whisper backend only"):
         make(tmp_path, backend="speechbrain", source=str(tmp_path), initial_prompt="parcel")
+    with pytest.raises(InvalidConfigException, match="join_spoken_digits"):
+        make(tmp_path, join_spoken_digits=-1)
     with pytest.raises(InvalidConfigException, match="initial_prompt must be text"):
         make(tmp_path, initial_prompt=["parcel"])
 
