@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.audio.asr import get_backend  # noqa: E402
 from components.audio.loading import load_audio  # noqa: E402
+from components.audio.prompt import prompt_from_examples, whisper_token_counter  # noqa: E402
 from components.audio.wer import normalise_text, wer, word_errors  # noqa: E402
 
 VOICES = ("slt", "kal", "awb", "rms")
@@ -38,16 +39,11 @@ def read_banking77_test(data_dir: Path) -> List[Dict[str, str]]:
         return [{"text": " ".join(r["text"].split()), "label": r["category"]} for r in csv.DictReader(f)]
 
 
-def intent_name_prompt(data_dir: Path) -> str:
-    """Each word of Banking77's intent names once, as a bot builder would list domain words."""
+def train_split_prompt(data_dir: Path, model_path: Optional[str]) -> str:
+    """A Whisper prompt from Banking77's train split (never the test sentences being spoken)."""
     with open(data_dir / "banking77" / "train.csv", newline="", encoding="utf-8") as f:
-        intents = sorted({r["category"] for r in csv.DictReader(f)})
-    words: List[str] = []
-    for name in intents:
-        for word in name.lower().split("_"):
-            if word not in words:
-                words.append(word)
-    return ", ".join(words) + "."
+        examples = [(r["text"], r["category"]) for r in csv.DictReader(f)]
+    return prompt_from_examples(examples, whisper_token_counter(model_path))
 
 
 def synthesise(text: str, voice: str, folder: Path, index: int) -> bytes:
@@ -119,12 +115,12 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     parser.add_argument("--model", default=None, help="trained rasa model .tar.gz for intent accuracy")
     parser.add_argument("--initial-prompt", default=None, help="SpeechTranscriber initial_prompt (domain words)")
     parser.add_argument(
-        "--prompt-from-intents", action="store_true",
-        help="initial_prompt = the words of Banking77's intent names (train split only)",
+        "--prompt-from-train", action="store_true",
+        help="initial_prompt = short Banking77 train-split examples (components.audio.prompt)",
     )
     args = parser.parse_args(argv)
-    if args.prompt_from_intents:
-        args.initial_prompt = intent_name_prompt(args.data_dir)
+    if args.prompt_from_train:
+        args.initial_prompt = train_split_prompt(args.data_dir, args.model_path)
 
     import torch
 

@@ -129,8 +129,9 @@ class SpeechTranscriber(GraphComponent):
             "compute_type": "int8",
             # faster_whisper: beam width (1 = greedy; measured as accurate as 5 on test speech, faster).
             "beam_size": 1,
-            # faster_whisper: text that primes the recogniser with your domain's words (product
-            # names, jargon), e.g. "Orders, returns, refunds, parcel, DHL"; None = no prompt.
+            # faster_whisper: text that primes the recogniser with your domain's words. Short
+            # natural sentences work best (Whisper copies a word list's commas);
+            # `python -m components.audio.prompt data/nlu.yml` builds one. None = no prompt.
             "initial_prompt": None,
             # speechbrain: local model folder with hyperparams.yaml + checkpoints (never a hub id).
             "source": None,
