@@ -173,6 +173,16 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
                 resolve_model_path(config["encoder_model_path"])
             except ModelNotFoundError as e:
                 raise InvalidConfigException(f"MultimodalFusionClassifier: {e}") from e
+            epochs = config["fine_tune_epochs"]
+            if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
+                raise InvalidConfigException(
+                    f"MultimodalFusionClassifier: 'fine_tune_epochs' must be a whole number >= 0, got {epochs!r}."
+                )
+            if not float(config["fine_tune_learning_rate"]) > 0:
+                raise InvalidConfigException(
+                    "MultimodalFusionClassifier: 'fine_tune_learning_rate' must be positive, "
+                    f"got {config['fine_tune_learning_rate']!r}."
+                )
         for key in (
             "epochs", "batch_size", "hidden_size", "num_layers", "num_heads", "num_threads",
             "fine_tune_batch_size", "fine_tune_max_length",

@@ -238,9 +238,18 @@ def test_fine_tuned_encoder_trains_persists_and_leaves_the_shared_encoder_alone(
         assert probabilities(a) == pytest.approx(probabilities(b), abs=1e-6)
 
 
-def test_fine_tuning_an_unknown_modality_is_a_clear_error(model_storage, resource, execution_context):
-    with pytest.raises(InvalidConfigException, match="'fine_tune_modality' 'voice'"):
+@pytest.mark.parametrize(
+    "config, match",
+    [
+        ({"fine_tune_modality": "voice"}, "'fine_tune_modality' 'voice'"),
+        ({"encoder_model_path": "/nonexistent/minilm"}, "is not a folder"),
+        ({"fine_tune_epochs": -1}, "'fine_tune_epochs' must be a whole number"),
+        ({"fine_tune_learning_rate": 0}, "'fine_tune_learning_rate' must be positive"),
+    ],
+)
+def test_bad_fine_tuning_config_is_a_clear_error(config, match, model_storage, resource, execution_context):
+    with pytest.raises(InvalidConfigException, match=match):
         make_component(
             MultimodalFusionClassifier, model_storage, resource, execution_context,
-            {"fine_tune_encoder": True, "fine_tune_modality": "voice"},
+            {"fine_tune_encoder": True, **config},
         )
