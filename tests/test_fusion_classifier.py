@@ -1,6 +1,7 @@
 """MultimodalFusionClassifier trained for real on features from real Rasa components."""
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -253,3 +254,25 @@ def test_bad_fine_tuning_config_is_a_clear_error(config, match, model_storage, r
             MultimodalFusionClassifier, model_storage, resource, execution_context,
             {"fine_tune_encoder": True, **config},
         )
+
+
+def test_fine_tuned_pipeline_trains_loads_and_parses_through_rasa(tmp_path):
+    """`rasa train nlu` with bench/configs/fusion_finetuned.yml (no sentence featurizer), then
+    Rasa's own Agent loads the archive (tuned encoder included) and parses."""
+    import yaml
+
+    from components.evaluation.runner import Example, ModelParser, train_nlu_model, write_nlu_yaml
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "bench/configs/fusion_finetuned.yml").read_text())
+    config["pipeline"][-1].update(fine_tune_epochs=1, fine_tune_batch_size=8, **FAST)
+    (tmp_path / "config.yml").write_text(yaml.safe_dump(config))
+    nlu = write_nlu_yaml([Example(t, i, m) for t, i, m in SHOP_EXAMPLES], tmp_path / "nlu.yml")
+    model = train_nlu_model(tmp_path / "config.yml", nlu, tmp_path / "models", "finetuned")
+    parser = ModelParser(model)
+    try:
+        parsed = parser.parse("where on earth is my parcel")
+        assert parsed.intent == "order_status" and parsed.sentiment in {"negative", "neutral"}
+        assert set(parsed.parse["explanation"]["modality_weights"]) == {"text", "lexical"}
+    finally:
+        parser.close()

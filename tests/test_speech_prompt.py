@@ -1,5 +1,7 @@
 """The Whisper prompt built from an assistant's training examples."""
 
+from pathlib import Path
+
 from components.audio.prompt import MAX_PROMPT_TOKENS, main, prompt_from_examples, whisper_token_counter
 
 
@@ -24,6 +26,6 @@ def test_shortest_example_per_intent_shortest_first_within_the_budget():
 def test_whisper_tokenizer_counts_and_the_cli_prints_a_prompt_for_the_shop(capsys):
     count = whisper_token_counter()
     assert 0 < count("Where is my refund?") < 10
-    assert main(["data/nlu.yml"]) == 0
+    assert main([str(Path(__file__).resolve().parents[1] / "data" / "nlu.yml")]) == 0
     prompt = capsys.readouterr().out.strip()
     assert "my order is late." in prompt and count(prompt) <= MAX_PROMPT_TOKENS

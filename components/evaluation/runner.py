@@ -58,9 +58,16 @@ def train_nlu_model(config_path: Path, nlu_path: Path, output_dir: Path, name: s
     """Runs Rasa's NLU training with a private cache so earlier runs are never silently reused."""
     from rasa.model_training import train_nlu
 
+    previous = os.environ.get("RASA_CACHE_DIRECTORY")
     with tempfile.TemporaryDirectory(prefix="rasa-cache-") as cache:
         os.environ["RASA_CACHE_DIRECTORY"] = cache
-        model = train_nlu(str(config_path), str(nlu_path), str(output_dir), fixed_model_name=name)
+        try:
+            model = train_nlu(str(config_path), str(nlu_path), str(output_dir), fixed_model_name=name)
+        finally:  # never leave the process pointing at a deleted cache folder
+            if previous is None:
+                os.environ.pop("RASA_CACHE_DIRECTORY", None)
+            else:
+                os.environ["RASA_CACHE_DIRECTORY"] = previous
     if not model:
         raise RuntimeError(f"Rasa produced no model for {config_path}")
     return Path(model)
