@@ -3,7 +3,7 @@
 Whisper copies the prompt's vocabulary and its style: a comma-separated word list makes it write
 commas into transcripts, while short natural sentences from the domain ("Can I top up? Change my
 PIN.") teach it the words without the commas. On 300 flite-spoken Banking77 test sentences this
-took the word error rate from 7.5 % to 5.3 % (bench/speech.py --prompt-from-train).
+took the word error rate from 7.5 % to 5.1 % (bench/speech.py --prompt-from-train).
 
     python -m components.audio.prompt data/nlu.yml      # prints a prompt for SpeechTranscriber
 """
