@@ -10,7 +10,6 @@ Synthetic TTS speech is cleaner than customers' voice notes: treat the WER as a 
 """
 
 import argparse
-import asyncio
 import csv
 import json
 import os
@@ -76,26 +75,15 @@ def evaluate_intents(
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from rasa.core.agent import Agent
-
-    from components.evaluation.runner import quiet_logs
+    from components.evaluation.runner import ModelParser, quiet_logs
 
     quiet_logs()
-    agent = Agent.load(model_path)
-
-    async def parse_all(items: List[str]) -> List[str]:
-        out = []
-        for t in items:
-            parsed = await agent.parse_message(t)
-            out.append((parsed.get("intent") or {}).get("name") or "")
-        return out
-
-    loop = asyncio.new_event_loop()
+    parser = ModelParser(Path(model_path))
     try:
-        from_text = loop.run_until_complete(parse_all(texts))
-        from_speech = loop.run_until_complete(parse_all(transcripts))
+        from_text = [parser.parse(t).intent or "" for t in texts]
+        from_speech = [parser.parse(t).intent or "" for t in transcripts]
     finally:
-        loop.close()
+        parser.close()
     n = len(labels) or 1
     return {
         "model": model_path,

@@ -5,13 +5,14 @@ process; fine-tuning must never change it, so the classifier loads a private cop
 the fusion network (pretrain, then fine-tune) and saves it with the model as safetensors.
 """
 
-import os
 from pathlib import Path
 from typing import List, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+
+from components.text.encoder import open_sentence_transformer
 
 ENCODER_DIR = "encoder"
 
@@ -21,13 +22,8 @@ class TunedTextEncoder(nn.Module):
 
     def __init__(self, path: Path, max_length: int = 64) -> None:
         super().__init__()
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-
-        self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self.model, self.dimension = open_sentence_transformer(path)
         self.max_length = int(max_length)
-        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dimension = int(dimension())
 
     @property
     def width(self) -> int:

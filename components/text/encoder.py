@@ -8,9 +8,12 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
 
@@ -52,18 +55,23 @@ def resolve_model_path(model_path: Optional[str]) -> Path:
     return path
 
 
+def open_sentence_transformer(path: Path, device: str = "cpu") -> Tuple["SentenceTransformer", int]:
+    """A sentence-transformers model from a local folder (never the hub) and its output width."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(path), device=device, local_files_only=True)
+    dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return model, int(dimension())
+
+
 class SentenceEncoder:
     """A loaded sentence-transformers model with sentence and token-aligned outputs."""
 
     def __init__(self, path: Path, device: str = "cpu") -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
-
         self.path = path
-        self.model = SentenceTransformer(str(path), device=device, local_files_only=True)
+        self.model, self.dimension = open_sentence_transformer(path, device)
         self.model.eval()
-        dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dimension = int(dimension())
         self.tokenizer = self.model.tokenizer
         self._lock = threading.Lock()
 
