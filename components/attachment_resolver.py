@@ -51,7 +51,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.constants import ATTACHMENT_ERRORS, MEDIA, MEDIA_REFERENCES
 from components.media import MediaPolicy, resolve_message_media
-from components.media.policy import DEFAULT_AUDIO_TYPES, DEFAULT_IMAGE_TYPES
+from components.media.mime import DEFAULT_AUDIO_TYPES, DEFAULT_IMAGE_TYPES
 from components.message_metadata import message_metadata
 
 logger = logging.getLogger(__name__)

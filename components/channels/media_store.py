@@ -25,8 +25,9 @@ from typing import Any, Dict, Optional, Tuple
 
 from components.media import errors
 from components.media.errors import AttachmentError
-from components.media.policy import AUDIO, IMAGE, MediaPolicy
-from components.media.sniff import check_type, normalise_mime, verify_audio, verify_image
+from components.media.mime import AUDIO, IMAGE, normalise_mime
+from components.media.policy import MediaPolicy
+from components.media.sniff import check_type, verify_audio, verify_image
 
 DEFAULT_FOLDER = "var/media/uploads"
 

@@ -53,7 +53,7 @@ from components.constants import ATTACHMENTS
 from components.media import errors
 from components.media.errors import AttachmentError
 from components.media.fetch import is_slack_file_host
-from components.media.sniff import kind_of_mime
+from components.media.mime import kind_of_mime
 
 logger = logging.getLogger(__name__)
 

@@ -1,11 +1,18 @@
 """The one catalogue of attachment error codes and what the assistant can tell the customer.
 
-Every failure while turning a reference into media becomes an ``AttachmentError`` with a stable
-``code`` (for actions, tests and logs) and a ``message`` written for the customer, so an action
-can say it as is. Messages name the kind of media ("photo", "voice message") when it is known.
+Every failure with a customer's media (resolving a reference, decoding audio or an image,
+transcribing, reading text) becomes an ``AttachmentError`` with a stable ``code`` (for actions,
+tests and logs) and a ``message`` written for the customer, so an action can say it as is.
+Messages name the kind of media ("photo", "voice message") when it is known, and never carry
+exception text: the cause goes to the log, the customer gets what to do. ``record_error`` is the
+one way a component puts an error on a message. The README's code list is checked against
+``MESSAGES`` by a test.
 """
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
+
+from components.constants import ATTACHMENT_ERRORS
+from components.media.mime import DEFAULT_AUDIO_TYPES, DEFAULT_IMAGE_TYPES, describe_formats
 
 # Stable error codes. Actions and stories may branch on these strings: never rename one.
 NOT_FOUND = "not_found"
@@ -20,9 +27,21 @@ PRIVATE_ADDRESS = "private_address"
 UNAUTHORIZED = "unauthorized"
 BAD_REFERENCE = "bad_reference"
 TOO_MANY = "too_many"
+# Audio that resolved but cannot be listened to.
+AUDIO_EMPTY = "audio_empty"
+AUDIO_TOO_LONG = "audio_too_long"
+AUDIO_TOO_SHORT = "audio_too_short"
+AUDIO_SILENT = "audio_silent"
+AUDIO_NO_SPEECH = "audio_no_speech"
+TRANSCRIPTION_FAILED = "transcription_failed"
+# Images that resolved but that a component could not use.
+IMAGE_UNREADABLE = "image_unreadable"
+IMAGE_FEATURIZATION_FAILED = "image_featurization_failed"
+OCR_FAILED = "ocr_failed"
 
 # Customer-facing message templates. Placeholders: {what} ("photo", "voice message" or "file"),
-# {What} (capitalised), {limit} (human size or count), {kinds} (accepted formats).
+# {What} (capitalised), {limit} (human size, duration or count), {kinds} (accepted formats, from
+# the policy: pass ``kinds=describe_formats(policy.allowed_types(kind), kind)``), {seconds}.
 MESSAGES: Dict[str, str] = {
     NOT_FOUND: "I couldn't find the {what} you sent. Could you send it again?",
     OUTSIDE_MEDIA_ROOT: (
@@ -48,6 +67,23 @@ MESSAGES: Dict[str, str] = {
     "Could you send the {what} again?",
     TOO_MANY: "You sent more attachments than I can look at in one message; I only looked "
     "at the first {limit}. Please send the rest in another message.",
+    AUDIO_EMPTY: "The voice message you sent contains no sound. Could you record it again?",
+    AUDIO_TOO_LONG: "Your voice message is {length}; the most I can listen to is {limit}. "
+    "Could you send a shorter one?",
+    AUDIO_TOO_SHORT: "Your voice message is only {length} long: I couldn't hear anything. "
+    "Could you record it again?",
+    AUDIO_SILENT: "Your voice message is silent: I couldn't hear anything. "
+    "Could you record it again?",
+    AUDIO_NO_SPEECH: "I couldn't make out any words in your voice message. "
+    "Could you say it again or type it?",
+    TRANSCRIPTION_FAILED: "Sorry, I couldn't process your voice message right now. "
+    "Could you type your message instead?",
+    IMAGE_UNREADABLE: "I couldn't open the {what} you sent. Could you send it again, "
+    "as a JPEG or PNG?",
+    IMAGE_FEATURIZATION_FAILED: "Sorry, I couldn't look at your {what} right now. "
+    "Could you describe what it shows?",
+    OCR_FAILED: "Sorry, I couldn't read the text in your {what} right now. "
+    "Could you type what it says?",
 }
 
 _NOUNS = {"image": "photo", "audio": "voice message"}
@@ -97,8 +133,19 @@ def make_error(
         "what": what,
         "What": what[:1].upper() + what[1:],
         "limit": "",
-        "kinds": "a photo (JPEG, PNG, WebP, GIF or BMP) or a voice message "
-        "(WAV, FLAC, OGG/Opus, MP3, WebM or M4A)",
+        "length": "",
+        "kinds": describe_formats(DEFAULT_IMAGE_TYPES + DEFAULT_AUDIO_TYPES, kind),
     }
     values.update(fields)
     return AttachmentError(code, MESSAGES[code].format(**values), source)
+
+
+def record_error(message: Any, error: AttachmentError) -> None:
+    """Appends ``error`` to the message's ``attachment_errors`` (parse output), never dropping
+    earlier entries; the same (source, code) pair is recorded once, so two components failing on
+    one file give one entry. ``message`` is a Rasa ``Message`` (duck-typed: ``get``/``set``)."""
+    entries: List[Dict[str, str]] = list(message.get(ATTACHMENT_ERRORS) or [])
+    if any(e.get("source") == error.source and e.get("code") == error.code for e in entries):
+        return
+    entries.append(error.as_dict())
+    message.set(ATTACHMENT_ERRORS, entries, add_to_output=True)

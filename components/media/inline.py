@@ -17,9 +17,9 @@ import re
 from typing import List, Optional, Tuple
 
 from components.media.attachment import MediaReference
-from components.media.policy import IMAGE, MediaPolicy
+from components.media.mime import IMAGE, kind_of_mime, kind_of_name
+from components.media.policy import MediaPolicy
 from components.media.resolve import classify_location
-from components.media.sniff import kind_of_mime, kind_of_name
 
 # Bounded, bracket-free pieces keep every pattern linear on hostile input (no nested scans).
 _TARGET = (

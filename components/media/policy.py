@@ -9,27 +9,7 @@ import ipaddress
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
-IMAGE = "image"
-AUDIO = "audio"
-KINDS = (IMAGE, AUDIO)
-
-# Canonical MIME types the sniffer can recognise, per kind.
-DEFAULT_IMAGE_TYPES: Tuple[str, ...] = (
-    "image/jpeg",
-    "image/png",
-    "image/webp",
-    "image/gif",
-    "image/bmp",
-)
-# audio/ogg covers Ogg Vorbis and Ogg Opus; audio/mp4 covers .m4a and .mp4 audio.
-DEFAULT_AUDIO_TYPES: Tuple[str, ...] = (
-    "audio/wav",
-    "audio/flac",
-    "audio/ogg",
-    "audio/mpeg",
-    "audio/webm",
-    "audio/mp4",
-)
+from components.media.mime import AUDIO, DEFAULT_AUDIO_TYPES, DEFAULT_IMAGE_TYPES, IMAGE, normalise_mime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,8 +79,6 @@ class MediaPolicy:
                     value = [value]
                 value = tuple(str(v) for v in value)
                 if key in ("allowed_image_types", "allowed_audio_types"):
-                    from components.media.sniff import normalise_mime  # sniff imports this module
-
                     value = tuple(dict.fromkeys(normalise_mime(v) or v for v in value))
             values[key] = value
         if values.get("slack_bot_token") is None:

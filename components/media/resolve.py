@@ -15,14 +15,9 @@ from components.media.attachment import Attachment, MediaReference, shorten_sour
 from components.media.datauri import decode_data_uri
 from components.media.fetch import fetch_url
 from components.media.local import read_local
-from components.media.policy import AUDIO, IMAGE, KINDS, MediaPolicy
-from components.media.sniff import (
-    check_type,
-    kind_of_mime,
-    kind_of_name,
-    verify_audio,
-    verify_image,
-)
+from components.media.mime import AUDIO, IMAGE, KINDS, kind_of_mime, kind_of_name
+from components.media.policy import MediaPolicy
+from components.media.sniff import check_type, verify_audio, verify_image
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Media types: the bytes decide. Magic-byte sniffing, MIME normalisation and content checks.
+"""Media types: the bytes decide. Magic-byte sniffing and content checks (names live in ``mime``).
 
 A name, an extension or a Content-Type header is only a claim; ``sniff`` reads the first bytes,
 and ``verify`` opens images with Pillow (pixel cap first, so a decompression bomb is refused
@@ -6,77 +6,12 @@ before it is decoded) and checks audio containers soundfile can read.
 """
 
 import io
-import os
 import struct
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 from components.media import errors
-from components.media.policy import AUDIO, IMAGE, MediaPolicy
-
-# Aliases seen in the wild -> canonical MIME type.
-_MIME_ALIASES: Dict[str, str] = {
-    "image/jpg": "image/jpeg",
-    "image/pjpeg": "image/jpeg",
-    "image/x-png": "image/png",
-    "image/x-ms-bmp": "image/bmp",
-    "image/x-bmp": "image/bmp",
-    "audio/x-wav": "audio/wav",
-    "audio/wave": "audio/wav",
-    "audio/vnd.wave": "audio/wav",
-    "audio/x-pn-wav": "audio/wav",
-    "audio/x-flac": "audio/flac",
-    "audio/opus": "audio/ogg",
-    "audio/vorbis": "audio/ogg",
-    "audio/x-ogg": "audio/ogg",
-    "application/ogg": "audio/ogg",
-    "audio/oga": "audio/ogg",
-    "audio/mp3": "audio/mpeg",
-    "audio/x-mp3": "audio/mpeg",
-    "audio/mpeg3": "audio/mpeg",
-    "audio/x-mpeg": "audio/mpeg",
-    "video/webm": "audio/webm",
-    "audio/x-m4a": "audio/mp4",
-    "audio/m4a": "audio/mp4",
-    "audio/aac": "audio/mp4",
-    "video/mp4": "audio/mp4",
-}
-
-# Short names a config may use -> canonical MIME type.
-SHORT_NAMES: Dict[str, str] = {
-    "jpeg": "image/jpeg",
-    "jpg": "image/jpeg",
-    "png": "image/png",
-    "webp": "image/webp",
-    "gif": "image/gif",
-    "bmp": "image/bmp",
-    "wav": "audio/wav",
-    "flac": "audio/flac",
-    "ogg": "audio/ogg",
-    "opus": "audio/ogg",
-    "mp3": "audio/mpeg",
-    "webm": "audio/webm",
-    "m4a": "audio/mp4",
-    "mp4": "audio/mp4",
-}
-
-# File extensions that mark a reference as media, and the kind each implies.
-EXTENSION_KINDS: Dict[str, str] = {
-    ".jpg": IMAGE,
-    ".jpeg": IMAGE,
-    ".png": IMAGE,
-    ".webp": IMAGE,
-    ".gif": IMAGE,
-    ".bmp": IMAGE,
-    ".wav": AUDIO,
-    ".flac": AUDIO,
-    ".ogg": AUDIO,
-    ".oga": AUDIO,
-    ".opus": AUDIO,
-    ".mp3": AUDIO,
-    ".webm": AUDIO,
-    ".m4a": AUDIO,
-    ".mp4": AUDIO,
-}
+from components.media.mime import AUDIO, IMAGE, is_media_claim, kind_of_mime, normalise_mime
+from components.media.policy import MediaPolicy
 
 # Pillow format name per canonical image MIME type (the decoder must agree with the sniffer).
 _PILLOW_FORMATS = {
@@ -91,43 +26,8 @@ _PILLOW_FORMATS = {
 _SOUNDFILE_CHECKED = {"audio/wav", "audio/flac", "audio/ogg"}
 
 
-def normalise_mime(mime: Optional[str]) -> Optional[str]:
-    """Lower-cased MIME type without parameters, aliases mapped to the canonical name."""
-    if not mime or not isinstance(mime, str):
-        return None
-    base = mime.split(";", 1)[0].strip().lower()
-    if not base:
-        return None
-    if "/" not in base:
-        return SHORT_NAMES.get(base.lstrip("."), base)
-    return _MIME_ALIASES.get(base, base)
 
 
-def kind_of_mime(mime: Optional[str]) -> Optional[str]:
-    """'image' / 'audio' for a (normalised) MIME type, None for anything else."""
-    mime = normalise_mime(mime)
-    if mime is None:
-        return None
-    family = mime.split("/", 1)[0]
-    if family == "image":
-        return IMAGE
-    if family in ("audio", "video"):
-        return AUDIO
-    return None
-
-
-def is_media_claim(mime: Optional[str]) -> bool:
-    """True when a declared type names a media type, so it must agree with the bytes.
-
-    Generic labels (application/octet-stream, binary/octet-stream, text/plain) claim nothing:
-    many servers and channels send them for every file, so they are ignored.
-    """
-    return kind_of_mime(mime) is not None
-
-
-def kind_of_name(name: str) -> Optional[str]:
-    """Kind implied by a path's or URL path's extension, None when it is not a media extension."""
-    return EXTENSION_KINDS.get(os.path.splitext(name.lower())[1])
 
 
 def sniff(head: bytes) -> Optional[str]:
