@@ -15,11 +15,11 @@ Bounded: at most 500 conversations x 20 turns, a per-request timeout and an over
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,7 +32,9 @@ from typing import Any, Dict, List, Optional, Tuple
 import aiohttp
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench import servers
+
+ROOT = servers.ROOT
 IMAGES = sorted((ROOT / "data" / "media" / "images").glob("*.*"))
 TEXTS = [
     "hello",
@@ -47,39 +49,6 @@ PHOTO_TEXTS = ["my parcel arrived like this", "this is not what I ordered", "", 
 VOICE_PHRASES = ["where is my order", "I want to return my shoes", "hello, I need some help please"]
 MAX_CONVERSATIONS = 500
 MAX_TURNS = 20
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def base_env(cache: Path) -> Dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        RASA_TELEMETRY_ENABLED="false",
-        TF_CPP_MIN_LOG_LEVEL="2",
-        RASA_CACHE_DIRECTORY=str(cache),
-        PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""),
-    )
-    return env
-
-
-def wait_up(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: process exited:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(url, timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} not up after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 def make_voices(folder: Path) -> List[Tuple[str, bytes]]:
@@ -243,62 +212,54 @@ def main(argv: Optional[List[str]] = None) -> int:
     concurrency = args.concurrency or args.conversations
 
     work = Path(tempfile.mkdtemp(prefix="bench-concurrency-"))
-    env = base_env(work / "rasa-cache")
+    cache = {"RASA_CACHE_DIRECTORY": str(work / "rasa-cache")}
     uploads = os.path.join("var", "media", "uploads", f"bench-{uuid.uuid4().hex[:8]}")
-    processes: List[subprocess.Popen] = []
     try:
-        model = train(work, env) if args.train else args.model.resolve()
-        action_port, rasa_port = free_port(), free_port()
-        actions_log, rasa_log = work / "actions.log", work / "rasa.log"
-        env_actions = dict(env, SHOP_DATABASE_URL=f"sqlite:///{work / 'shop.sqlite3'}")
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
-            cwd=ROOT, env=env_actions, stdout=open(actions_log, "w"), stderr=subprocess.STDOUT))
-        (work / "credentials.yml").write_text(f"components.channels.rest.MediaRestInput:\n  media_folder: {uploads}\n")
-        (work / "endpoints.yml").write_text(f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n")
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "rasa", "run", "--enable-api", "--interface", "127.0.0.1", "--port", str(rasa_port),
-             "--model", str(model), "--credentials", str(work / "credentials.yml"), "--endpoints", str(work / "endpoints.yml")],
-            cwd=ROOT, env=env, stdout=open(rasa_log, "w"), stderr=subprocess.STDOUT))
-        wait_up(f"http://127.0.0.1:{action_port}/health", processes[0], actions_log, 120)
-        server = f"http://127.0.0.1:{rasa_port}"
-        wait_up(f"{server}/status", processes[1], rasa_log, 600)
-
-        voices = make_voices(work)
-        run_id = uuid.uuid4().hex[:6]
-        conversations = [(f"bench-{run_id}-{i:03d}", script(i, args.turns, voices)) for i in range(args.conversations)]
-        # Warm-up: the first photo and voice message load the image and speech models.
-        warm = script(1, 3, voices)
-        asyncio.run(drive(server, [(f"warmup-{run_id}", warm)], 1, args.request_timeout))
-
-        started = time.perf_counter()
-        records = asyncio.run(asyncio.wait_for(drive(server, conversations, concurrency, args.request_timeout), args.deadline))
-        wall = time.perf_counter() - started
-        report = summarise(records, wall)
-        problems = check_trackers(server, conversations)
-        report.update({
-            "conversations": args.conversations,
-            "turns_per_conversation": args.turns,
-            "concurrency": concurrency,
-            "trackers_complete_and_ordered": not problems,
-            "tracker_problems": problems[:10],
-            "model": str(model),
-            "cpu_count": os.cpu_count(),
-        })
-        print(json.dumps(report, indent=2))
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(report, indent=2) + "\n")
-        return 0 if report["errors"] == 0 and not problems else 1
+        model = train(work, servers.service_env(**cache)) if args.train else args.model.resolve()
+        with contextlib.ExitStack() as running:
+            action_service = running.enter_context(
+                servers.action_server(f"sqlite:///{work / 'shop.sqlite3'}", work / "actions.log", **cache))
+            (work / "credentials.yml").write_text(f"components.channels.rest.MediaRestInput:\n  media_folder: {uploads}\n")
+            (work / "endpoints.yml").write_text(servers.endpoints_text(action_service.url))
+            rasa = running.enter_context(servers.rasa_server(
+                model, work / "credentials.yml", work / "endpoints.yml", work / "rasa.log", **cache))
+            action_service.wait_until_up(120)
+            server = rasa.wait_until_up(600)
+            return measure(server, args, concurrency, model, work)
     finally:
-        for process in reversed(processes):
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
         shutil.rmtree(ROOT / uploads, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(server: str, args: argparse.Namespace, concurrency: int, model: Path, work: Path) -> int:
+    """Warms up, drives the conversations, checks the trackers, prints (and writes) the report;
+    0 when there were no errors and every tracker is complete."""
+    voices = make_voices(work)
+    run_id = uuid.uuid4().hex[:6]
+    conversations = [(f"bench-{run_id}-{i:03d}", script(i, args.turns, voices)) for i in range(args.conversations)]
+    # Warm-up: the first photo and voice message load the image and speech models.
+    warm = script(1, 3, voices)
+    asyncio.run(drive(server, [(f"warmup-{run_id}", warm)], 1, args.request_timeout))
+
+    started = time.perf_counter()
+    records = asyncio.run(asyncio.wait_for(drive(server, conversations, concurrency, args.request_timeout), args.deadline))
+    wall = time.perf_counter() - started
+    report = summarise(records, wall)
+    problems = check_trackers(server, conversations)
+    report.update({
+        "conversations": args.conversations,
+        "turns_per_conversation": args.turns,
+        "concurrency": concurrency,
+        "trackers_complete_and_ordered": not problems,
+        "tracker_problems": problems[:10],
+        "model": str(model),
+        "cpu_count": os.cpu_count(),
+    })
+    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if report["errors"] == 0 and not problems else 1
 
 
 if __name__ == "__main__":

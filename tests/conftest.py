@@ -5,26 +5,21 @@ action server, for conversation tests.
 
 import contextlib
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional
 
-# Before anything imports rasa, transformers or TensorFlow.
+from bench import servers
+
+# Before anything imports rasa, transformers or TensorFlow: this process and every server it
+# starts run offline, without telemetry, with a private Rasa cache.
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="rasa-mm-tests-"))
-os.environ["RASA_CACHE_DIRECTORY"] = str(_SESSION_TMP / "rasa-cache")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ["RASA_TELEMETRY_ENABLED"] = "false"
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.update(servers.service_env(RASA_CACHE_DIRECTORY=str(_SESSION_TMP / "rasa-cache")))
 
 import pytest  # noqa: E402
 import requests  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = servers.ROOT
 ARTIFACTS = ROOT / "test-artifacts"
 
 
@@ -58,50 +53,6 @@ def resource():
     return lambda name="component": Resource(f"{name}{next(counter)}")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} process exited ({process.returncode}):\n{log.read_text()[-4000:]}")
-        try:
-            if requests.get(url, timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} did not come up in {timeout:.0f} s:\n{log.read_text()[-4000:]}")
-
-
-class Service:
-    """A subprocess with its log, stopped at the end of the session."""
-
-    def __init__(self, args: List[str], env: Dict[str, str], log: Path) -> None:
-        self.log = log
-        self._log_file = open(log, "w")
-        self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self._log_file.close()
-
-
-def service_env(**extra: str) -> Dict[str, str]:
-    env = dict(os.environ)
-    env.update(extra)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
 @pytest.fixture(scope="session")
 def shop_database_url() -> str:
     """The action server's real SQLite database for this test session."""
@@ -131,42 +82,21 @@ def trained_assistant() -> Path:
 
 @pytest.fixture(scope="session")
 def action_server(shop_database_url: str) -> Iterator[str]:
-    """The real rasa-sdk action server against the session's SQLite database."""
-    port = free_port()
-    log = _SESSION_TMP / "action-server.log"
-    service = Service(
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)],
-        service_env(SHOP_DATABASE_URL=shop_database_url),
-        log,
-    )
-    try:
-        wait_for(f"http://127.0.0.1:{port}/health", service.process, log, 120)
-        yield f"http://127.0.0.1:{port}/webhook"
-    finally:
-        service.stop()
+    """The real rasa-sdk action server against the session's SQLite database (its base URL)."""
+    with servers.action_server(shop_database_url, _SESSION_TMP / "action-server.log") as service:
+        yield service.wait_until_up(120)
 
 
 @contextlib.contextmanager
 def serve_rasa(model: Path, credentials: str, action_server: str, folder: Path) -> Iterator[str]:
-    """`rasa run` with the HTTP API, the given credentials.yml text and the action server."""
+    """`rasa run` with the HTTP API, the given credentials.yml text and the action server's base
+    URL; yields Rasa's base URL."""
     (folder / "credentials.yml").write_text(credentials)
-    (folder / "endpoints.yml").write_text(f"action_endpoint:\n  url: {action_server}\n")
-    port = free_port()
-    log = folder / "rasa-server.log"
-    service = Service(
-        [
-            sys.executable, "-m", "rasa", "run", "--enable-api", "--port", str(port),
-            "--model", str(model), "--endpoints", str(folder / "endpoints.yml"),
-            "--credentials", str(folder / "credentials.yml"),
-        ],
-        service_env(),
-        log,
-    )
-    try:
-        wait_for(f"http://127.0.0.1:{port}/status", service.process, log, 300)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        service.stop()
+    (folder / "endpoints.yml").write_text(servers.endpoints_text(action_server))
+    with servers.rasa_server(
+        model, folder / "credentials.yml", folder / "endpoints.yml", folder / "rasa-server.log"
+    ) as service:
+        yield service.wait_until_up(300)
 
 
 @pytest.fixture(scope="session")

@@ -5,20 +5,18 @@ The session's trained model runs in a real `rasa run` with its real action serve
 sentiment), rules, forms, custom actions, the database and the hand-off pause/resume together.
 """
 
-import os
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 from typing import Any, Callable, Dict, List
 
 import pytest
 import requests
 
 from actions import db
+from bench.servers import ROOT, service_env
 from tests.conftest import reply_text
 
-ROOT = Path(__file__).resolve().parents[1]
 PHOTO = "data/media/images/damaged_parcel_torn.jpg"
 OFFER_HUMAN = "Would you like me to pass this to a member of our customer service team?"
 ASK_PHOTO = "Could you send a photo of the damage?"
@@ -75,8 +73,7 @@ def test_upset_customer_is_offered_a_human_and_the_bot_pauses_until_an_agent_res
     assert tracker["events"][-1]["event"] != "bot"
 
     # The agent resumes the conversation from the command line.
-    env = {**os.environ, "RASA_URL": rasa_server, db.DATABASE_URL_ENV: shop_database_url,
-           "PYTHONPATH": str(ROOT)}
+    env = service_env(**{"RASA_URL": rasa_server, db.DATABASE_URL_ENV: shop_database_url})
     listed = subprocess.run([sys.executable, "-m", "actions.agent", "list"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60, check=True)
     assert reference in listed.stdout and f"conversation={sender}" in listed.stdout

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, service_env
+from bench.servers import ROOT, service_env
 
 
 def rasa(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
