@@ -13,11 +13,12 @@ from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from components.constants import ATTACHMENT_ERRORS, ATTACHMENTS, IMAGE_TAGS, MEDIA_REFERENCES, SENTIMENT
+from components.constants import (
+    ATTACHMENT_ERRORS, ATTACHMENTS, IMAGE_TAGS, MEDIA_REFERENCES, REFERENCE_KEYS, SENTIMENT,
+)
 from actions import db
 
 ORDER_NUMBER_PATTERN = re.compile(r"\d{5}")
-REFERENCE_KEYS = ("type", "path", "url", "name", "mime_type", "size", "sha256", "source")
 # Intents that only steer the dialogue; the hand-off reason is the last intent that is not one.
 STEERING_INTENTS = {
     "affirm", "deny", "greet", "goodbye", "thank", "inform", "request_human", "nlu_fallback",
@@ -127,7 +128,8 @@ def _events_after_action(events: List[Dict[str, Any]], action_name: str) -> List
 
 
 def _small_reference(attachment: Dict[str, Any]) -> Dict[str, Any]:
-    """Keeps an attachment's reference keys; an inline ``data:`` URI is replaced by its hash."""
+    """Keeps the reference keys (``REFERENCE_KEYS``, shared with the channels and the resolver);
+    an inline ``data:`` URI is replaced by its hash."""
     reference = {k: attachment[k] for k in REFERENCE_KEYS if attachment.get(k) is not None}
     for key in ("url", "path", "source"):
         value = reference.get(key)

@@ -7,6 +7,12 @@ a channel and an action never disagree on a spelling.
 # Message metadata key under which channels put attachment references (never blobs).
 ATTACHMENTS = "attachments"
 
+# The keys of one attachment reference wherever it travels: channels send {"type", "path" | "url",
+# "mime", "name"} under ATTACHMENTS, the resolver reports {"type", "sha256", "source", "mime"} under
+# MEDIA_REFERENCES, and the actions keep exactly these keys as return and ticket evidence. An
+# inline "data" blob is never one of them.
+REFERENCE_KEYS = ("type", "path", "url", "name", "mime", "sha256", "source")
+
 # Internal Message key (not in the parse output): resolved media, a list of ``components.media.Attachment``.
 MEDIA = "media"
 

@@ -6,7 +6,6 @@ evidence."""
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from actions import db
+from bench.servers import free_port, service_env
+from components.channels.media_store import MediaStore
+from components.media.attachment import Attachment
 from actions.agent import AgentError, parse_ticket_id, resume_ticket
 from actions.actions import (
     attachment_error_texts,
@@ -214,7 +216,7 @@ def _user(text: str, intent: str, metadata: object = None, **parse: object) -> d
 
 
 def test_helpers_turn_events_into_transcript_sentiment_and_evidence() -> None:
-    photo = {"type": "image", "path": "/media/mug.jpg", "size": 2048, "data": "ignored blob"}
+    photo = {"type": "image", "path": "/media/mug.jpg", "mime": "image/jpeg", "data": "ignored blob"}
     inline = {"type": "image", "url": "data:image/png;base64,iVBORw0KGgo="}
     events = [
         {"event": "action", "name": "action_listen"},
@@ -231,7 +233,7 @@ def test_helpers_turn_events_into_transcript_sentiment_and_evidence() -> None:
     assert [(s["label"], s["confidence"]) for s in sentiment_history_of(events)] == [
         ("negative", 0.91), ("neutral", 0.7)]
     evidence = attachments_of_events(events)
-    assert evidence[0] == {"type": "image", "path": "/media/mug.jpg", "size": 2048}
+    assert evidence[0] == {"type": "image", "path": "/media/mug.jpg", "mime": "image/jpeg"}
     assert evidence[1]["url"] == "data: URI (inline, not stored)" and len(evidence[1]["sha256"]) == 64
     assert evidence[2] == {"type": "image", "sha256": "ab", "source": "shot.png"}
     assert len(evidence) == 3
@@ -288,6 +290,17 @@ def test_a_photo_is_asked_for_damaged_or_defective_items_only(reason: object, ne
     assert reason_needs_photo(reason) is needs
 
 
+def test_evidence_keeps_every_field_the_channels_and_the_resolver_send(tmp_path: Path) -> None:
+    """Built by the real producers: an upload saved by the channels' media store, and a
+    resolved attachment's parse-output reference (``rasa shell``, ``/model/parse``)."""
+    jpeg = (PROJECT_ROOT / "data" / "media" / "images" / "damaged_parcel_torn.jpg").read_bytes()
+    uploaded = MediaStore(str(tmp_path / "uploads")).save(jpeg, "image", None, "mug.jpg")
+    resolved = Attachment.from_bytes("image", jpeg, "image/jpeg", "data/media/mug.jpg").reference()
+    assert uploaded["mime"] == resolved["mime"] == "image/jpeg"
+    events = [_user("my mug", "damaged_item", {"attachments": [uploaded]}),
+              _user("this one", "inform", {}, media_references=[resolved])]
+    assert attachments_of_events(events) == [uploaded, resolved]
+
 def test_attachment_errors_become_customer_facing_lines() -> None:
     parse = {"attachment_errors": [
         {"source": "invoice.pdf", "code": "unsupported_type",
@@ -306,9 +319,7 @@ def test_agent_cli_parses_ticket_ids_and_keeps_the_ticket_open_when_rasa_is_down
     with pytest.raises(AgentError, match="not a ticket id"):
         parse_ticket_id("ticket twelve")
     ticket_id = database.create_ticket("paused-customer", "complaint", [], [], [])
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    dead_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     with pytest.raises(AgentError, match="Could not reach Rasa"):
         resume_ticket(ticket_id, database, dead_url, "secret")
     assert database.get_ticket(ticket_id)["status"] == "open"
@@ -321,7 +332,7 @@ def test_agent_cli_lists_open_tickets(tmp_path: Path) -> None:
     database = db.get_database(url)
     ticket_id = database.create_ticket("conv-9", "damaged_item", [], [
         {"label": "negative", "confidence": 0.9}], [{"type": "image", "path": "x.jpg"}])
-    env = {**os.environ, db.DATABASE_URL_ENV: url}
+    env = service_env(**{db.DATABASE_URL_ENV: url})
     result = subprocess.run([sys.executable, "-m", "actions.agent", "list"], cwd=PROJECT_ROOT,
                             env=env, capture_output=True, text=True, timeout=60, check=True)
     assert db.ticket_reference(ticket_id) in result.stdout
