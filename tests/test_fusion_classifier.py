@@ -150,13 +150,21 @@ def test_concat_baseline_trains_and_predicts(featurize, model_storage, resource,
     assert message.get(INTENT)["name"] == "greet"
 
 
-def test_works_with_rasa_fallback_classifier(featurize, model_storage, resource, execution_context):
+def test_rasa_fallback_classifier_keeps_confident_intents_and_falls_back_on_nonsense(
+    featurize, model_storage, resource, execution_context
+):
+    """Through Rasa's own FallbackClassifier: the shop's messages (seen or not) score >= 0.93 here,
+    nonsense <= 0.71, so a 0.85 threshold must keep the first and turn the rest into nlu_fallback."""
     classifier = train(model_storage, resource, execution_context, featurize(examples(SHOP_EXAMPLES)))
-    fallback = make_component(FallbackClassifier, model_storage, resource, execution_context, {"threshold": 0.999})
-    [message] = featurize(texts=["purple elephants sing at midnight"])
-    classifier.process([message])
-    fallback.process([message])
-    assert message.get(INTENT)["name"] == "nlu_fallback"
+    fallback = make_component(FallbackClassifier, model_storage, resource, execution_context, {"threshold": 0.85})
+    in_domain = {"where on earth is my parcel": "order_status", "thanks a lot": "thank", "it arrived broken": "damaged_item"}
+    nonsense = ["purple elephants sing at midnight", "asdf qwer zxcv", "photosynthesis in plants"]
+    messages = featurize(texts=[*in_domain, *nonsense])
+    classifier.process(messages)
+    fallback.process(messages)
+    assert {m.get(TEXT): m.get(INTENT)["name"] for m in messages} == {
+        **in_domain, **{text: "nlu_fallback" for text in nonsense}
+    }
 
 
 @pytest.mark.parametrize(
@@ -254,6 +262,29 @@ def test_bad_fine_tuning_config_is_a_clear_error(config, match, model_storage, r
             MultimodalFusionClassifier, model_storage, resource, execution_context,
             {"fine_tune_encoder": True, **config},
         )
+
+
+def test_new_weights_in_the_fine_tuning_encoder_folder_change_rasas_fingerprint(tmp_path):
+    """Rasa reuses a cached classifier while its fingerprint is unchanged: new encoder weights at
+    the same ``encoder_model_path`` must change it, so `rasa train` retrains."""
+    from rasa.engine.training.fingerprinting import calculate_fingerprint_key
+
+    folder = tmp_path / "encoder"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    weights = folder / "model.safetensors"
+    weights.write_bytes(b"first weights")
+    config = {**MultimodalFusionClassifier.get_default_config(), "fine_tune_encoder": True, "encoder_model_path": str(folder)}
+
+    def key(settings):
+        return calculate_fingerprint_key(MultimodalFusionClassifier, settings, {})
+
+    before = key(config)
+    assert key(config) == before
+    weights.write_bytes(b"second weights")
+    assert key(config) != before
+    # Without fine-tuning the folder is never read, so it does not enter the fingerprint.
+    assert MultimodalFusionClassifier.fingerprint_addon({**config, "fine_tune_encoder": False}) is None
 
 
 def test_fine_tuned_pipeline_trains_loads_and_parses_through_rasa(tmp_path):
