@@ -23,6 +23,11 @@ a markdown image or link: ``[text](target)`` is Rasa's entity annotation, so Ras
 ``![box](data/media/x.png)`` into the text "!box" with an entity before any component runs. Use a
 bare path (``data/media/x.png``) or metadata there; markdown works at inference (``rasa shell``).
 
+Training media and uploads. ``media_roots`` hold training media (and any fixed media the bot may
+read); ``upload_roots`` hold what channels store for customers (``var/media/uploads``). Both are
+readable at inference; training examples may only use media roots, and only media roots are
+fingerprinted, so a customer upload never invalidates Rasa's training cache.
+
 Retraining when media change. Rasa fingerprints a node by its config and its inputs' data, not
 by files that data points to. Two things make changed media retrain: the media sha256 values go
 into each training message's data (``media_references``, and ``media`` fingerprints by hash), so
@@ -35,10 +40,10 @@ http(s) URLs in training data are fetched only when this node re-runs: use ``ras
 --force`` (or change the URL) after changing remote media.
 """
 
-import hashlib
+import dataclasses
 import logging
 import os
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -50,13 +55,13 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.constants import ATTACHMENT_ERRORS, MEDIA, MEDIA_REFERENCES
-from components.media import MediaPolicy, resolve_message_media
+from components.fingerprint import hash_paths
+from components.media.policy import MediaPolicy
+from components.media.resolve import resolve_message_media
 from components.media.mime import DEFAULT_AUDIO_TYPES, DEFAULT_IMAGE_TYPES
 from components.message_metadata import message_metadata
 
 logger = logging.getLogger(__name__)
-
-_HASH_CHUNK = 1 << 20
 
 
 class AttachmentTrainingError(RasaException):
@@ -71,8 +76,14 @@ class AttachmentResolver(GraphComponent):
     def get_default_config() -> Dict[Text, Any]:
         """The component's configuration defaults (every key is documented)."""
         return {
-            # Folders local media paths must lie in (symlinks followed); relative to the working dir.
+            # Folders of training media (and other fixed media the bot may read); local paths must lie
+            # in a media or upload root (symlinks followed); relative to the working dir. Their files
+            # are fingerprinted: a changed file re-runs training.
             "media_roots": ["data/media"],
+            # Folders channels store customer uploads in (e.g. ["var/media/uploads"]): readable at
+            # inference only, never fingerprinted, so uploads do not invalidate the training cache.
+            # None of them may lie inside a media root.
+            "upload_roots": [],
             # Largest image accepted, in bytes (10 MB).
             "max_image_bytes": 10_000_000,
             # Largest audio file accepted, in bytes (20 MB).
@@ -104,12 +115,17 @@ class AttachmentResolver(GraphComponent):
         }
 
     def __init__(self, config: Dict[Text, Any]) -> None:
-        """Builds the policy once; the instance holds no per-conversation state."""
+        """Builds the policies once (training: media roots; inference: media and upload roots);
+        the instance holds no per-conversation state."""
         self._config = config
         try:
-            self._policy = MediaPolicy.from_config(config)
+            self._training_policy = MediaPolicy.from_config(config)
+            uploads = _upload_roots(config.get("upload_roots"), self._training_policy)
         except (TypeError, ValueError) as exc:
             raise InvalidConfigException(f"AttachmentResolver: {exc}") from exc
+        self._policy = dataclasses.replace(
+            self._training_policy, media_roots=self._training_policy.media_roots + uploads
+        )
         self._strip = bool(config.get("strip_inline_references", True))
         self._fail_on_training_errors = bool(config.get("fail_on_training_errors", True))
 
@@ -131,39 +147,30 @@ class AttachmentResolver(GraphComponent):
 
     @property
     def policy(self) -> MediaPolicy:
-        """The media policy built from this component's config."""
+        """The media policy messages are resolved with at inference (media and upload roots)."""
         return self._policy
 
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
-        """Hash of the files under the media roots, so changed media re-runs this node."""
+        """Content hash of the files under the media roots, so changed training media re-run this
+        node; None when no media root exists.
+
+        Upload roots are left out: customer uploads change all the time and are never training
+        media. Ideally only the files the training examples refer to would be hashed, but Rasa
+        calls this with the config alone, before any training data is read, so the media roots
+        are the narrowest set it can know. (Changed references need no hash: they are in the
+        training data, which Rasa fingerprints itself.)
+        """
         policy = MediaPolicy.from_config({**cls.get_default_config(), **config})
-        digest = hashlib.sha256()
-        cap = policy.max_bytes(None)
-        for root in policy.root_paths():
-            digest.update(f"root:{root}\n".encode())
-            for folder, dirs, files in os.walk(root):
-                dirs.sort()
-                for name in sorted(files):
-                    path = os.path.join(folder, name)
-                    real = os.path.realpath(path)
-                    if not os.path.isfile(real):
-                        continue
-                    stat = os.stat(real)
-                    digest.update(f"{os.path.relpath(path, root)}\0{stat.st_size}\0".encode())
-                    if stat.st_size > cap:  # never usable as media: size and time are enough
-                        digest.update(str(stat.st_mtime_ns).encode())
-                        continue
-                    with open(real, "rb") as handle:
-                        for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
-                            digest.update(chunk)
-        return digest.hexdigest()
+        return hash_paths(policy.root_paths())
 
     def _resolve(self, message: Message, training: bool) -> List[Dict[str, str]]:
-        """Resolves one message's references onto it; returns the errors it recorded."""
+        """Resolves one message's references onto it; returns the errors it recorded. Training
+        examples may use media roots only."""
         text = message.get(TEXT) or ""
+        policy = self._training_policy if training else self._policy
         attachments, problems, stripped = resolve_message_media(
-            text, message_metadata(message), self._policy
+            text, message_metadata(message), policy
         )
         if self._strip and stripped != text and (stripped or not training):
             message.set(TEXT, stripped)
@@ -214,9 +221,25 @@ class AttachmentResolver(GraphComponent):
             )
             if self._fail_on_training_errors:
                 raise AttachmentTrainingError(
-                    f"{summary}\nFix the references (media roots: "
-                    f"{list(self._policy.media_roots)}) or set 'fail_on_training_errors: false' "
-                    f"for AttachmentResolver to train without them."
+                    f"{summary}\nFix the references (training media must lie in the media roots "
+                    f"{list(self._training_policy.media_roots)}, not in upload_roots) or set "
+                    f"'fail_on_training_errors: false' for AttachmentResolver to train without them."
                 )
             logger.warning(summary)
         return training_data
+
+
+def _upload_roots(value: Any, training_policy: MediaPolicy) -> Tuple[str, ...]:
+    """``upload_roots`` as a tuple; ValueError for one inside a media root (its uploads would be
+    fingerprinted and usable as training media)."""
+    roots = (value,) if isinstance(value, str) else tuple(str(v) for v in value or ())
+    media = training_policy.root_paths()
+    for root in roots:
+        real = os.path.realpath(os.path.abspath(root))
+        clash = next((m for m in media if os.path.commonpath([real, m]) == m), None)
+        if clash is not None:
+            raise ValueError(
+                f"upload root '{root}' lies inside the media root '{clash}': keep customer "
+                "uploads out of the training media."
+            )
+    return roots

@@ -9,6 +9,7 @@ from typing import Any, Dict, List
 import numpy as np
 import pytest
 import soundfile
+import yaml
 from PIL import Image
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.training.fingerprinting import calculate_fingerprint_key
@@ -18,7 +19,11 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.attachment_resolver import AttachmentResolver, AttachmentTrainingError
+from components.channels.media_store import DEFAULT_FOLDER as UPLOAD_FOLDER
 from components.constants import ATTACHMENT_ERRORS, MEDIA, MEDIA_REFERENCES
+from components.media.errors import OUTSIDE_MEDIA_ROOT
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def png_bytes(color=(200, 50, 50), size=(32, 24)) -> bytes:
@@ -194,6 +199,67 @@ def test_changing_media_bytes_changes_the_resolver_node_fingerprint_key(project)
     assert calculate_fingerprint_key(AttachmentResolver, config, {"training_data": data}) != key
 
 
+def _upload(project: Path, name: str = "customer.png", color=(1, 2, 3)) -> str:
+    """A customer upload where the channels' media store puts it; returns its path reference."""
+    uploads = project / UPLOAD_FOLDER
+    uploads.mkdir(parents=True, exist_ok=True)
+    (uploads / name).write_bytes(png_bytes(color=color))
+    return f"{UPLOAD_FOLDER}/{name}"
+
+
+def _project_resolver_config() -> Dict[str, Any]:
+    """The AttachmentResolver step of the project's config.yml, over the defaults."""
+    pipeline = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))["pipeline"]
+    [step] = [s for s in pipeline if s["name"].endswith(".AttachmentResolver")]
+    return {**AttachmentResolver.get_default_config(), **step}
+
+
+def test_the_project_config_reads_channel_uploads_without_fingerprinting_them(project):
+    config = _project_resolver_config()
+    before = AttachmentResolver.fingerprint_addon(config)
+    reference = _upload(project)
+    assert AttachmentResolver.fingerprint_addon(config) == before  # the training cache holds
+    assert UPLOAD_FOLDER in config["upload_roots"]
+    [message] = AttachmentResolver(config).process([Message(data={
+        TEXT: "look", METADATA: {"attachments": [{"type": "image", "path": reference}]}})])
+    assert len(message.get(MEDIA_REFERENCES)) == 1, message.get(ATTACHMENT_ERRORS)
+
+
+def test_uploads_do_not_change_the_fingerprint_but_training_media_do(project):
+    config = {**AttachmentResolver.get_default_config(), "upload_roots": [UPLOAD_FOLDER]}
+    before = AttachmentResolver.fingerprint_addon(config)
+    assert before is not None
+    _upload(project)
+    _upload(project, "another.png", color=(9, 9, 9))
+    assert AttachmentResolver.fingerprint_addon(config) == before
+    (project / "data" / "media" / "parcel.png").write_bytes(png_bytes(color=(0, 0, 255)))
+    assert AttachmentResolver.fingerprint_addon(config) != before
+
+
+def test_uploads_resolve_at_inference_but_never_as_training_media(project):
+    reference = _upload(project)
+    component = resolver(upload_roots=[UPLOAD_FOLDER])
+    [message] = component.process([Message(data={
+        TEXT: "it came like this", METADATA: {"attachments": [{"type": "image", "path": reference}]}
+    })])
+    assert [r["mime"] for r in message.get(MEDIA_REFERENCES)] == ["image/png"]
+    assert message.get(ATTACHMENT_ERRORS) == []
+    typed = component.process([Message(data={TEXT: f"what is this {reference}"})])[0]
+    assert typed.get(TEXT) == "what is this" and len(typed.get(MEDIA)) == 1
+
+    data = TrainingData([training_example(
+        "my box", "damaged", {"attachments": [{"type": "image", "path": reference}]})])
+    with pytest.raises(AttachmentTrainingError, match=OUTSIDE_MEDIA_ROOT):
+        component.process_training_data(data)
+
+
+def test_an_upload_root_inside_a_media_root_is_refused(project):
+    with pytest.raises(InvalidConfigException, match="inside the media root"):
+        resolver(upload_roots=["data/media/uploads"])
+    with pytest.raises(InvalidConfigException, match="inside the media root"):
+        resolver(upload_roots="data/media")
+
+
 def test_broken_training_media_fails_training_naming_the_example(project):
     data = TrainingData(
         [
@@ -260,6 +326,7 @@ language: en
 assistant_id: attachment-test
 pipeline:
 - name: components.attachment_resolver.AttachmentResolver
+  upload_roots: [var/media/uploads]
 - name: WhitespaceTokenizer
 - name: CountVectorsFeaturizer
 - name: LogisticRegressionClassifier
@@ -268,7 +335,8 @@ policies: []
 
 
 def test_real_training_uses_media_and_retrains_when_media_change(project, monkeypatch, tmp_path):
-    """rasa train nlu with the resolver first; the cache must notice changed media bytes."""
+    """rasa train nlu with the resolver first; the cache must notice changed media bytes and
+    ignore customer uploads."""
     monkeypatch.setenv("RASA_CACHE_DIRECTORY", str(tmp_path / "cache"))
     monkeypatch.setenv("RASA_TELEMETRY_ENABLED", "false")
     import rasa.engine.validation
@@ -314,6 +382,9 @@ def test_real_training_uses_media_and_retrains_when_media_change(project, monkey
     classifier_node = "train_LogisticRegressionClassifier3"
     hits = fingerprint_hits()
     assert hits[resolver_node] and hits[classifier_node], hits  # nothing changed: all cached
+    _upload(project)  # a customer upload while the bot runs
+    hits = fingerprint_hits()
+    assert hits[resolver_node] and hits[classifier_node], hits  # still all cached
     (project / "data" / "media" / "parcel.png").write_bytes(png_bytes(color=(0, 0, 0)))
     hits = fingerprint_hits()
     assert not hits[resolver_node] and not hits[classifier_node], hits
