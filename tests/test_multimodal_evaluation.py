@@ -12,7 +12,8 @@ from typing import Dict
 
 import pytest
 
-from components import evaluate
+from components.evaluation.experiment import evaluate_model, load_nlu
+from components.evaluation.report import build_report
 
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = ROOT / "tests" / "data" / "heldout_multimodal.yml"
@@ -22,9 +23,9 @@ ARTIFACTS = ROOT / "test-artifacts" / "multimodal-evaluation"
 @pytest.fixture(scope="module")
 def heldout_report(trained_assistant: Path) -> Dict:
     """One pass over the held-out set with the session's model (no extra training)."""
-    test_data = evaluate._load(HELDOUT)
-    rows = evaluate.evaluate_model(trained_assistant, test_data)
-    report = evaluate.build_report(rows, ARTIFACTS, {"model": str(trained_assistant), "test_nlu": str(HELDOUT)})
+    test_data = load_nlu(HELDOUT)
+    rows = evaluate_model(trained_assistant, test_data)
+    report = build_report(rows, ARTIFACTS, {"model": str(trained_assistant), "test_nlu": str(HELDOUT)})
     print(json.dumps({k: report[k] for k in ("modality_subsets", "text_only_ablation")}, indent=2))
     voice = report["voice_vs_text"]
     print(f"voice held-out: {voice['accuracy_voice_only']} voice only, {voice['accuracy_text_only']} as text")

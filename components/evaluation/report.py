@@ -1,5 +1,6 @@
 """Turns predictions into the evaluation report: per-class metrics, subsets, confusion matrix."""
 
+import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -71,3 +72,63 @@ def subset_accuracies(subsets: List[str], truth: Sequence[str], predicted: Seque
         index = [i for i, s in enumerate(subsets) if s == name]
         result[name] = {"examples": len(index), "accuracy": accuracy([truth[i] for i in index], [predicted[i] for i in index])}
     return result
+
+
+def _ablation(rows: Dict[str, List], index: List[int]) -> Dict:
+    """Accuracy of these examples with their media and parsed again without them."""
+    truth = [rows["intent"][i] for i in index]
+    return {
+        "examples": len(index),
+        "accuracy_with_media": accuracy(truth, [rows["predicted"][i] for i in index]),
+        "accuracy_without_media": accuracy(truth, [rows["ablation"][i] for i in index]),
+    }
+
+
+def voice_vs_text(rows: Dict[str, List]) -> Optional[Dict]:
+    """Accuracy of the audio examples heard (voice only) and read (their text, no media)."""
+    index = [i for i, subset in enumerate(rows["subset"]) if "voice" in subset]
+    if not index:
+        return None
+    truth = [rows["intent"][i] for i in index]
+    return {
+        "examples": len(index),
+        "accuracy_voice_only": accuracy(truth, [rows["voice_only"][i] for i in index]),
+        "accuracy_text_only": accuracy(truth, [rows["ablation"][i] for i in index]),
+        "transcripts": [
+            {"text": rows["text"][i], "heard": rows["voice_transcript"][i], "intent": rows["intent"][i],
+             "voice_only": rows["voice_only"][i], "text_only": rows["ablation"][i]}
+            for i in index
+        ],
+    }
+
+
+def build_report(rows: Dict[str, List], out: Path, meta: Dict) -> Dict:
+    """Writes ``report.json`` and ``confusion_matrix.png`` to ``out`` from evaluation rows."""
+    truth, predicted = rows["intent"], rows["predicted"]
+    labelled = [i for i, s in enumerate(rows["sentiment"]) if s]
+    media = [i for i, a in enumerate(rows["ablation"]) if rows["subset"][i] != "text_only"]
+    report = {
+        **meta,
+        "examples": len(truth),
+        "intent": classification_report(truth, predicted),
+        "sentiment": classification_report(
+            [rows["sentiment"][i] for i in labelled], [rows["predicted_sentiment"][i] for i in labelled]
+        ) if labelled else None,
+        "modality_subsets": subset_accuracies(rows["subset"], truth, predicted),
+        "text_only_ablation": {
+            **_ablation(rows, media),
+            "by_subset": {
+                name: _ablation(rows, [i for i in media if rows["subset"][i] == name])
+                for name in sorted({rows["subset"][i] for i in media})
+            },
+        } if media else None,
+        "voice_vs_text": voice_vs_text(rows),
+        "errors": [
+            {"text": rows["text"][i], "intent": truth[i], "predicted": predicted[i]}
+            for i in range(len(truth)) if truth[i] != predicted[i]
+        ],
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    confusion_png(truth, predicted, out / "confusion_matrix.png", f"Intent confusion ({len(truth)} examples)")
+    return report

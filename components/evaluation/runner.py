@@ -11,9 +11,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
-
-import numpy as np
+from typing import Any, Dict, Optional, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -103,14 +101,5 @@ class ModelParser:
         sentiment = result.get("sentiment") or {}
         return Parsed(intent.get("name"), float(intent.get("confidence") or 0.0), sentiment.get("label"), seconds, result)
 
-    def parse_all(self, examples: Sequence[Example]) -> List[Parsed]:
-        return [self.parse(e.text, e.metadata or None) for e in examples]
-
     def close(self) -> None:
         self._loop.close()
-
-
-def percentiles(seconds: Sequence[float]) -> Dict[str, float]:
-    """p50/p95 in milliseconds."""
-    values = np.asarray(seconds, dtype=float) * 1000.0
-    return {"p50_ms": round(float(np.percentile(values, 50)), 2), "p95_ms": round(float(np.percentile(values, 95)), 2)}
