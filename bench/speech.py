@@ -19,15 +19,18 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.audio.asr import get_backend  # noqa: E402
-from components.audio.loading import load_audio  # noqa: E402
+from components.audio.loading import TARGET_SAMPLE_RATE, load_audio  # noqa: E402
 from components.audio.prompt import prompt_from_examples, whisper_token_counter  # noqa: E402
 from components.audio.wer import normalise_text, wer, word_errors  # noqa: E402
+from components.evaluation.stats import percentile  # noqa: E402
+from components.threads import configure_threads  # noqa: E402
 
 VOICES = ("slt", "kal", "awb", "rms")
 
@@ -52,15 +55,6 @@ def synthesise(text: str, voice: str, folder: Path, index: int) -> bytes:
     out = folder / f"{index}.wav"
     subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(out)], check=True, capture_output=True)
     return out.read_bytes()
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = max(0, min(len(ordered) - 1, int(round(q / 100.0 * len(ordered) + 0.5)) - 1))
-    return ordered[k]
 
 
 def evaluate_intents(
@@ -93,7 +87,29 @@ def evaluate_intents(
     }
 
 
-def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+@dataclass
+class Transcribed:
+    """One spoken sentence: what was said, what was heard, and how long it took."""
+
+    voice: str
+    reference: str
+    transcript: str
+    label: str
+    errors: int
+    words: int
+    duration_s: float  # audio length
+    decode_s: float  # WAV bytes -> samples
+    asr_s: float  # wall-clock transcription time
+    cpu_s: float  # process CPU time of the transcription (all threads)
+
+    def as_item(self) -> Dict[str, Any]:
+        """The report's per-sentence entry."""
+        return {"voice": self.voice, "reference": self.reference, "transcript": self.transcript,
+                "errors": self.errors, "words": self.words, "duration_s": round(self.duration_s, 3),
+                "asr_s": round(self.asr_s, 3)}
+
+
+def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     parser.add_argument("--n", type=int, default=300, help="test sentences to synthesise")
@@ -112,15 +128,18 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     args = parser.parse_args(argv)
     if args.prompt_from_train:
         args.initial_prompt = train_split_prompt(args.data_dir, args.model_path)
+    return args
 
-    import torch
 
-    torch.set_num_threads(args.threads)
+def sample_sentences(args: argparse.Namespace) -> List[Dict[str, str]]:
+    """``--n`` test sentences drawn with ``--seed``."""
     rows = read_banking77_test(args.data_dir)
-    rng = random.Random(args.seed)
-    rows = rng.sample(rows, min(args.n, len(rows)))
+    return random.Random(args.seed).sample(rows, min(args.n, len(rows)))
 
-    t0 = time.perf_counter()
+
+def load_backend(args: argparse.Namespace) -> Tuple[Any, float]:
+    """The SpeechTranscriber's faster-whisper backend and the seconds it took to load."""
+    started = time.perf_counter()
     backend = get_backend(
         "faster_whisper",
         model_path=args.model_path,
@@ -130,53 +149,57 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         language=None,
         initial_prompt=args.initial_prompt,
     )
-    load_s = time.perf_counter() - t0
+    return backend, time.perf_counter() - started
 
-    references, hypotheses, labels, per_item = [], [], [], []
-    rtfs, latencies, durations, decode_s, cpu_rtfs = [], [], [], [], []
+
+def transcribe_all(backend: Any, rows: List[Dict[str, str]], voice_choice: str) -> List[Transcribed]:
+    """Speaks every sentence with flite and transcribes it, timing decode and transcription."""
+    results: List[Transcribed] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         backend.transcribe(load_audio(synthesise("warm up", "slt", folder, -1)))  # first call allocates
         for i, row in enumerate(rows):
-            voice = VOICES[i % len(VOICES)] if args.voice == "mix" else args.voice
+            voice = VOICES[i % len(VOICES)] if voice_choice == "mix" else voice_choice
             wav = synthesise(row["text"], voice, folder, i)
             t1 = time.perf_counter()
             samples = load_audio(wav)
             t2, c2 = time.perf_counter(), time.process_time()
             transcript = backend.transcribe(samples)
             t3, c3 = time.perf_counter(), time.process_time()
-            cpu_rtfs.append((c3 - c2) / (len(samples) / 16000))
-            duration = len(samples) / 16000
             errors, words = word_errors(row["text"], transcript.text)
-            references.append(row["text"])
-            hypotheses.append(transcript.text)
-            labels.append(row["label"])
-            durations.append(duration)
-            decode_s.append(t2 - t1)
-            latencies.append(t3 - t2)
-            rtfs.append((t3 - t2) / duration)
-            per_item.append(
-                {"voice": voice, "reference": row["text"], "transcript": transcript.text,
-                 "errors": errors, "words": words, "duration_s": round(duration, 3), "asr_s": round(t3 - t2, 3)}
-            )
+            results.append(Transcribed(
+                voice, row["text"], transcript.text, row["label"], errors, words,
+                duration_s=len(samples) / TARGET_SAMPLE_RATE, decode_s=t2 - t1, asr_s=t3 - t2, cpu_s=c3 - c2,
+            ))
             if (i + 1) % 20 == 0:
-                print(f"{i + 1}/{len(rows)}  running WER {wer(references, hypotheses):.2%}", file=sys.stderr)
+                running = wer([r.reference for r in results], [r.transcript for r in results])
+                print(f"{i + 1}/{len(rows)}  running WER {running:.2%}", file=sys.stderr)
+    return results
 
+
+def build_report(args: argparse.Namespace, backend: Any, load_s: float, results: List[Transcribed]) -> Dict[str, Any]:
+    """The JSON report: WER overall and per voice, real-time factors, latencies, intent accuracy."""
+    references = [r.reference for r in results]
+    hypotheses = [r.transcript for r in results]
+    rtfs = [r.asr_s / r.duration_s for r in results]
+    cpu_rtfs = [r.cpu_s / r.duration_s for r in results]
+    latencies = [r.asr_s for r in results]
+    durations = [r.duration_s for r in results]
     by_voice = {}
-    for v in sorted({p["voice"] for p in per_item}):
-        items = [p for p in per_item if p["voice"] == v]
-        by_voice[v] = sum(p["errors"] for p in items) / max(1, sum(p["words"] for p in items))
+    for v in sorted({r.voice for r in results}):
+        items = [r for r in results if r.voice == v]
+        by_voice[v] = sum(r.errors for r in items) / max(1, sum(r.words for r in items))
     report: Dict[str, Any] = {
         "benchmark": "speech",
         "data": "Banking77 test sentences, SYNTHETIC speech (flite TTS), not recorded customer audio",
-        "n": len(rows),
+        "n": len(results),
         "voices": args.voice,
         "backend": backend.backend_id,
         "model_load_s": round(load_s, 3),
         "wer": wer(references, hypotheses),
         "wer_by_voice": by_voice,
         "sentence_exact_rate": sum(normalise_text(r) == normalise_text(h) for r, h in zip(references, hypotheses))
-        / max(1, len(rows)),
+        / max(1, len(results)),
         "rtf_p50": percentile(rtfs, 50),
         "rtf_p95": percentile(rtfs, 95),
         "rtf_mean": statistics.fmean(rtfs) if rtfs else float("nan"),
@@ -186,7 +209,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         "load_average_1m": os.getloadavg()[0],
         "latency_p50_s": percentile(latencies, 50),
         "latency_p95_s": percentile(latencies, 95),
-        "decode_p50_s": percentile(decode_s, 50),
+        "decode_p50_s": percentile([r.decode_s for r in results], 50),
         "audio_s_total": sum(durations),
         "audio_s_p50": percentile(durations, 50),
         "threads": args.threads,
@@ -195,21 +218,37 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "machine": platform.platform(),
         "targets": {"wer_max": 0.10, "rtf_max": 0.25, "intent_gap_max": 0.03},
-        "intents": evaluate_intents([r for r in references], hypotheses, labels, args.model),
-        "worst": sorted(per_item, key=lambda p: p["errors"] / max(1, p["words"]), reverse=True)[:10],
+        "intents": evaluate_intents(references, hypotheses, [r.label for r in results], args.model),
+        "worst": [r.as_item() for r in sorted(results, key=lambda r: r.errors / max(1, r.words), reverse=True)[:10]],
     }
     report["meets_targets"] = report["wer"] <= 0.10 and report["rtf_p95"] <= 0.25
     if report["intents"]:  # intent accuracy from speech within 3 points of the same sentences typed
         gap = report["intents"]["accuracy_text"] - report["intents"]["accuracy_speech"]
         report["meets_targets"] = report["meets_targets"] and gap <= 0.03
-    summary = {k: report[k] for k in ("n", "wer", "wer_by_voice", "sentence_exact_rate", "rtf_p50", "rtf_p95",
-                                      "cpu_rtf_p50", "cpu_rtf_p95", "load_average_1m",
-                                      "latency_p50_s", "latency_p95_s", "audio_s_p50", "model_load_s",
-                                      "meets_targets", "intents")}
-    print(json.dumps(summary, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+    return report
+
+
+SUMMARY_KEYS = (
+    "n", "wer", "wer_by_voice", "sentence_exact_rate", "rtf_p50", "rtf_p95", "cpu_rtf_p50", "cpu_rtf_p95",
+    "load_average_1m", "latency_p50_s", "latency_p95_s", "audio_s_p50", "model_load_s", "meets_targets", "intents",
+)
+
+
+def write_report(report: Dict[str, Any], path: Optional[Path]) -> None:
+    """Prints the summary; writes the whole report to ``path`` when given."""
+    print(json.dumps({k: report[k] for k in SUMMARY_KEYS}, indent=2))
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2))
+
+
+def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+    args = parse_args(argv)
+    configure_threads(args.threads)
+    rows = sample_sentences(args)
+    backend, load_s = load_backend(args)
+    report = build_report(args, backend, load_s, transcribe_all(backend, rows, args.voice))
+    write_report(report, args.json)
     return report
 
 
