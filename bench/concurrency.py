@@ -33,6 +33,7 @@ import aiohttp
 import requests
 
 from bench import servers
+from components.evaluation.stats import percentile
 
 ROOT = servers.ROOT
 IMAGES = sorted((ROOT / "data" / "media" / "images").glob("*.*"))
@@ -150,15 +151,6 @@ def check_trackers(server: str, conversations: List[Tuple[str, List[Dict[str, An
     return problems
 
 
-def percentile(values: List[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    low, high = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
-
-
 def summarise(records: List[Dict[str, Any]], wall: float) -> Dict[str, Any]:
     latencies = [r["latency_s"] for r in records if r["error"] is None]
     by_kind = {}
@@ -166,16 +158,16 @@ def summarise(records: List[Dict[str, Any]], wall: float) -> Dict[str, Any]:
         values = [r["latency_s"] for r in records if r["kind"] == kind and r["error"] is None]
         by_kind[kind] = {
             "requests": sum(1 for r in records if r["kind"] == kind),
-            "p50_s": round(percentile(values, 0.5), 3),
-            "p95_s": round(percentile(values, 0.95), 3),
+            "p50_s": round(percentile(values, 50), 3),
+            "p95_s": round(percentile(values, 95), 3),
         }
     errors = [r for r in records if r["error"] is not None]
     return {
         "requests": len(records),
         "wall_s": round(wall, 2),
         "throughput_rps": round(len(records) / wall, 2) if wall else None,
-        "p50_s": round(percentile(latencies, 0.5), 3),
-        "p95_s": round(percentile(latencies, 0.95), 3),
+        "p50_s": round(percentile(latencies, 50), 3),
+        "p95_s": round(percentile(latencies, 95), 3),
         "max_s": round(max(latencies), 3) if latencies else None,
         "mean_s": round(statistics.mean(latencies), 3) if latencies else None,
         "by_kind": by_kind,
