@@ -10,7 +10,7 @@ from typing import Dict, Iterator, List
 import pytest
 from PIL import Image
 
-from components.media import MediaPolicy
+from components.media.policy import MediaPolicy
 from components.media.attachment import MediaReference
 from components.media.errors import AttachmentError
 from components.media.fetch import address_is_public, is_slack_file_host

@@ -6,7 +6,9 @@ import io
 import pytest
 from PIL import Image
 
-from components.media import MediaPolicy, find_inline_references, resolve_message_media
+from components.media.inline import find_inline_references
+from components.media.policy import MediaPolicy
+from components.media.resolve import resolve_message_media
 
 
 def png_bytes() -> bytes:

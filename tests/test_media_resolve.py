@@ -13,10 +13,10 @@ import pytest
 import soundfile
 from PIL import Image
 
-from components.media import MediaPolicy, references_from_metadata, resolve_message_media
 from components.media.attachment import Attachment, MediaReference
 from components.media.errors import AttachmentError
-from components.media.resolve import resolve_reference
+from components.media.policy import MediaPolicy
+from components.media.resolve import references_from_metadata, resolve_message_media, resolve_reference
 
 
 def jpeg_bytes(size=(64, 48), color=(200, 30, 30)) -> bytes:

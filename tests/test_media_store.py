@@ -9,8 +9,9 @@ import pytest
 from PIL import Image
 
 from components.channels.media_store import MediaStore, http_status_for
-from components.media import MediaPolicy, resolve_message_media
 from components.media.errors import AttachmentError
+from components.media.policy import MediaPolicy
+from components.media.resolve import resolve_message_media
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_dented.jpg"

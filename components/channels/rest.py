@@ -44,7 +44,7 @@ from components.channels.uploads import (
     too_large,
 )
 from components.constants import ATTACHMENTS
-from components.media.datauri import decode_data_uri
+from components.media.datauri import as_data_uri, decode_data_uri
 from components.media.errors import AttachmentError
 
 logger = logging.getLogger(__name__)
@@ -92,9 +92,7 @@ class MediaRestInput(RestInput):
         """Decodes one ``data`` reference and saves it; raises UploadError."""
         kind = entry.get("type") if isinstance(entry.get("type"), str) else None
         mime = entry.get("mime") if isinstance(entry.get("mime"), str) else None
-        location = entry["data"].strip()
-        if not location.lower().startswith("data:"):  # bare base64, as the resolver also accepts
-            location = f"data:{mime or ''};base64,{location}"
+        location = as_data_uri(entry["data"], mime)  # bare base64, as the resolver also accepts
         try:
             data, uri_mime = decode_data_uri(location, self.media_store.policy, "data", kind)
             return self.media_store.save(data, kind, mime or uri_mime, entry.get("name"))

@@ -1,4 +1,8 @@
-"""Decoding ``data:`` URIs (RFC 2397), base64 only: binary media is never percent-encoded."""
+"""Decoding ``data:`` URIs (RFC 2397), base64 only: binary media is never percent-encoded.
+
+API clients often send bare base64 under an attachment's ``data`` key; ``as_data_uri`` wraps it
+so one decoder handles both forms, in the resolver and in the REST channel alike.
+"""
 
 import base64
 import binascii
@@ -11,6 +15,14 @@ from components.media.policy import MediaPolicy
 _DATA_URI = re.compile(
     r"^data:(?P<mime>[^;,]*)(?P<params>(?:;[^;,]*)*),(?P<payload>.*)$", re.DOTALL
 )
+
+
+def as_data_uri(data: str, mime: Optional[str] = None) -> str:
+    """``data`` as a data: URI: unchanged when it is one, else bare base64 labelled ``mime``."""
+    data = data.strip()
+    if data[:5].lower() == "data:":
+        return data
+    return f"data:{mime or ''};base64,{data}"
 
 
 def decode_data_uri(

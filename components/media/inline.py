@@ -19,7 +19,6 @@ from typing import List, Optional, Tuple
 from components.media.attachment import MediaReference
 from components.media.mime import IMAGE, kind_of_mime, kind_of_name
 from components.media.policy import MediaPolicy
-from components.media.resolve import classify_location
 
 # Bounded, bracket-free pieces keep every pattern linear on hostile input (no nested scans).
 _TARGET = (
@@ -35,6 +34,17 @@ _URL = re.compile(r"https?://[^\s<>()\[\]\"'`]+", re.IGNORECASE)
 _TOKEN = re.compile(r"[^\s\"'<>()\[\]`]+")  # maximal runs: linear scan, no backtracking
 _TRAILING = ".,;:!?"
 _JOIN_BEFORE = ",.;:!?)"
+
+
+def classify_location(location: str) -> str:
+    """'data', 'url' or 'path' for a reference string, by its scheme (metadata entries and
+    inline references alike)."""
+    lowered = location.strip().lower()
+    if lowered.startswith("data:"):
+        return "data"
+    if lowered.startswith(("http://", "https://")):
+        return "url"
+    return "path"
 
 
 def _is_media_target(target: str) -> bool:

@@ -3,7 +3,8 @@
 ``references_from_metadata`` reads ``{"attachments": [...]}``; ``resolve_reference`` reads the
 bytes (local path, data: URI or URL), lets the bytes decide the type, checks it against the
 claim and the policy, and verifies the content; ``resolve_references`` does a whole message and
-collects errors instead of raising, because one bad photo must not lose the customer's words.
+collects errors instead of raising, because one bad photo must not lose the customer's words;
+``resolve_message_media`` is the entry point for one message (metadata and inline references).
 """
 
 import logging
@@ -12,8 +13,9 @@ from typing import Any, Dict, List, Optional, Tuple
 from components.constants import ATTACHMENTS
 from components.media import errors
 from components.media.attachment import Attachment, MediaReference, shorten_source
-from components.media.datauri import decode_data_uri
+from components.media.datauri import as_data_uri, decode_data_uri
 from components.media.fetch import fetch_url
+from components.media.inline import classify_location, find_inline_references
 from components.media.local import read_local
 from components.media.mime import AUDIO, IMAGE, KINDS, kind_of_mime, kind_of_name
 from components.media.policy import MediaPolicy
@@ -29,16 +31,6 @@ _LOCATION_KEYS = (
     ("url_private", "url"),
     ("path", "path"),
 )
-
-
-def classify_location(location: str) -> str:
-    """'data', 'url' or 'path' for a reference string, by its scheme."""
-    lowered = location.strip().lower()
-    if lowered.startswith("data:"):
-        return "data"
-    if lowered.startswith(("http://", "https://")):
-        return "url"
-    return "path"
 
 
 def _kind_from_claim(value: Any, mime: Optional[str], location: str) -> Optional[str]:
@@ -87,9 +79,8 @@ def reference_from_entry(entry: Any) -> MediaReference:
     location = location.strip()
     mime = entry.get("mime") if isinstance(entry.get("mime"), str) else None
     name = entry.get("name") if isinstance(entry.get("name"), str) else None
-    if form == "data" and not location.lower().startswith("data:"):
-        # API clients often send bare base64 under "data": wrap it so one decoder handles both.
-        location = f"data:{mime or ''};base64,{location}"
+    if form == "data":
+        location = as_data_uri(location, mime)
     return MediaReference(
         form=form,
         location=location,
@@ -186,3 +177,14 @@ def resolve_references(
             )
         )
     return attachments, problems
+
+
+def resolve_message_media(
+    text: str, metadata: Dict[str, Any], policy: MediaPolicy
+) -> Tuple[List[Attachment], List[errors.AttachmentError], str]:
+    """(attachments, errors, text without inline references) for one message; never raises
+    AttachmentError. Metadata references come first, then inline ones in text order."""
+    from_metadata, problems = references_from_metadata(metadata)
+    inline, stripped = find_inline_references(text, policy)
+    attachments, failures = resolve_references(from_metadata + inline, policy)
+    return attachments, problems + failures, stripped
