@@ -6,7 +6,9 @@ its small ``reference()`` dict goes to outputs and trackers, never the bytes.
 
 import dataclasses
 import hashlib
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
+
+from components.constants import MEDIA
 
 DATA_URI_PREVIEW = 40  # characters of a data: URI kept in ``source``
 
@@ -52,6 +54,21 @@ class Attachment:
         return f"{self.kind}:{self.mime}:{self.sha256}"
 
 
+def attachments_of_kind(message: Any, kind: str) -> List[Any]:
+    """The message's resolved attachments of ``kind`` ("image" or "audio"), in order.
+
+    Duck-typed: anything under the message's ``media`` key with that ``kind`` counts, so tests and
+    other resolvers can pass their own objects with the ``Attachment`` fields."""
+    media = message.get(MEDIA) or []
+    return [item for item in media if getattr(item, "kind", None) == kind]
+
+
+def attachment_source(item: Any) -> str:
+    """What an ``attachment_errors`` entry names an attachment by: its reference as the customer
+    gave it, else its file name, else its kind ("image", "audio")."""
+    return str(getattr(item, "source", "") or getattr(item, "name", "") or getattr(item, "kind", "file"))
+
+
 @dataclasses.dataclass(frozen=True)
 class MediaReference:
     """A reference as found in metadata or text, before anything is read.
@@ -71,11 +88,3 @@ class MediaReference:
     def source(self) -> str:
         """The reference as the customer gave it, shortened for data: URIs."""
         return shorten_source(self.location)
-
-    def as_dict(self) -> Dict[str, Any]:
-        """Metadata shape of this reference (``{"type", "url"|"path"|"data", ...}``)."""
-        result: Dict[str, Any] = {self.form: self.location}
-        for key, value in (("type", self.kind), ("mime", self.mime), ("name", self.name)):
-            if value is not None:
-                result[key] = value
-        return result

@@ -104,6 +104,11 @@ def human_size(num_bytes: int) -> str:
     return f"{num_bytes} bytes"
 
 
+def human_pixels(pixels: int) -> str:
+    """'40 million pixels' style pixel count for messages."""
+    return f"{pixels / 1_000_000:g} million pixels"
+
+
 class AttachmentError(Exception):
     """A reference that could not be turned into media; ``message`` is customer-facing."""
 

@@ -19,7 +19,7 @@ from components.media.inline import classify_location, find_inline_references
 from components.media.local import read_local
 from components.media.mime import AUDIO, IMAGE, KINDS, kind_of_mime, kind_of_name
 from components.media.policy import MediaPolicy
-from components.media.sniff import check_type, verify_audio, verify_image
+from components.media.sniff import check_type, unsupported_type, verify_audio, verify_image
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def resolve_reference(reference: MediaReference, policy: MediaPolicy) -> Attachm
     source = reference.source
     kind = reference.kind
     if kind is not None and kind not in KINDS:
-        raise errors.make_error(errors.UNSUPPORTED_TYPE, source)
+        raise unsupported_type(policy, source, None)
     declared_mime = reference.mime
     if reference.form == "data":
         data, uri_mime = decode_data_uri(reference.location, policy, source, kind)

@@ -10,7 +10,14 @@ import struct
 from typing import Optional, Tuple
 
 from components.media import errors
-from components.media.mime import AUDIO, IMAGE, is_media_claim, kind_of_mime, normalise_mime
+from components.media.mime import (
+    AUDIO,
+    IMAGE,
+    describe_formats,
+    is_media_claim,
+    kind_of_mime,
+    normalise_mime,
+)
 from components.media.policy import MediaPolicy
 
 # Pillow format name per canonical image MIME type (the decoder must agree with the sniffer).
@@ -24,10 +31,6 @@ _PILLOW_FORMATS = {
 
 # Containers libsndfile reads; their headers are parsed to catch truncated or fake files.
 _SOUNDFILE_CHECKED = {"audio/wav", "audio/flac", "audio/ogg"}
-
-
-
-
 
 
 def sniff(head: bytes) -> Optional[str]:
@@ -83,7 +86,9 @@ def check_type(
     """(kind, mime) decided by the bytes; raises when unknown, not allowed or contradicting a claim."""
     mime = sniff(data[:64])
     if mime is None or mime not in policy.allowed_types(None):
-        raise errors.make_error(errors.UNSUPPORTED_TYPE, source, declared_kind)
+        # A known format the policy refuses: offer what it accepts of that kind (a JPEG when only
+        # PNG is allowed gets "a photo (PNG)", not a list of audio formats as well).
+        raise unsupported_type(policy, source, declared_kind or kind_of_mime(mime))
     kind = kind_of_mime(mime)
     assert kind is not None
     if declared_kind is not None and declared_kind != kind:
@@ -92,12 +97,26 @@ def check_type(
     if is_media_claim(declared) and declared != mime:
         raise errors.make_error(errors.TYPE_MISMATCH, source, declared_kind or kind)
     if mime not in policy.allowed_types(kind):
-        raise errors.make_error(errors.UNSUPPORTED_TYPE, source, kind)
+        raise unsupported_type(policy, source, kind)
     if len(data) > policy.max_bytes(kind):
         raise errors.make_error(
             errors.TOO_LARGE, source, kind, limit=errors.human_size(policy.max_bytes(kind))
         )
     return kind, mime
+
+
+def unsupported_type(policy: MediaPolicy, source: str, kind: Optional[str]) -> errors.AttachmentError:
+    """The ``unsupported_type`` error, listing only the formats the policy accepts (for ``kind``
+    when it is known, else every accepted format)."""
+    return errors.make_error(
+        errors.UNSUPPORTED_TYPE, source, kind, kinds=describe_formats(policy.allowed_types(kind), kind)
+    )
+
+
+def _too_many_pixels(policy: MediaPolicy, source: str) -> errors.AttachmentError:
+    return errors.make_error(
+        errors.DECOMPRESSION_BOMB, source, IMAGE, limit=errors.human_pixels(policy.max_image_pixels)
+    )
 
 
 def verify_image(data: bytes, mime: str, policy: MediaPolicy, source: str) -> Tuple[int, int]:
@@ -118,12 +137,7 @@ def verify_image(data: bytes, mime: str, policy: MediaPolicy, source: str) -> Tu
                 if image.format != _PILLOW_FORMATS.get(mime):
                     raise errors.make_error(errors.CORRUPT, source, IMAGE)
                 if width * height > policy.max_image_pixels:
-                    raise errors.make_error(
-                        errors.DECOMPRESSION_BOMB,
-                        source,
-                        IMAGE,
-                        limit=f"{policy.max_image_pixels / 1_000_000:g} million pixels",
-                    )
+                    raise _too_many_pixels(policy, source)
                 image.verify()
             # verify() leaves the image unusable and does not decode JPEG data: decode once.
             with Image.open(io.BytesIO(data)) as image:
@@ -131,12 +145,7 @@ def verify_image(data: bytes, mime: str, policy: MediaPolicy, source: str) -> Tu
     except errors.AttachmentError:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's own, much higher, safety net
-        raise errors.make_error(
-            errors.DECOMPRESSION_BOMB,
-            source,
-            IMAGE,
-            limit=f"{policy.max_image_pixels / 1_000_000:g} million pixels",
-        ) from exc
+        raise _too_many_pixels(policy, source) from exc
     except (OSError, SyntaxError, ValueError, struct.error, IndexError, EOFError) as exc:
         raise errors.make_error(errors.CORRUPT, source, IMAGE) from exc
     return width, height
