@@ -21,7 +21,6 @@ pipeline it decodes the attachments itself and reports audio errors to ``attachm
 """
 
 import logging
-import threading
 from typing import Any, Dict, List, Optional, Text
 
 import numpy as np
@@ -36,11 +35,14 @@ from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from components.audio.loading import AudioError, DecodedAudio, decode_attachment_audio
+from components.audio.limits import TARGET_SAMPLE_RATE, AudioLimits
+from components.audio.loading import DecodedAudio, decode_message_audio
 from components.audio.prosody import N_PROSODY, PROSODY_FEATURE_NAMES, prosody_features
-from components.audio.wer import normalise_text
+from components.audio.speechbrain_models import SpeechBrainModelError, load_local_model
 from components.constants import DECODED_AUDIO, SPEECH_FEATURES, TRANSCRIPT
-from components.speech_transcriber import append_attachment_error, audio_attachments
+from components.fingerprint import hash_paths
+from components.text.words import count_words
+from components.threads import configure_threads
 
 logger = logging.getLogger(__name__)
 
@@ -66,25 +68,21 @@ class SpeechFeaturizer(DenseFeaturizer, GraphComponent):
             "encoder_interface": "EncoderClassifier",
             # Its hyperparameters file.
             "encoder_hparams_file": "hyperparams.yaml",
-            # torch CPU threads for this process.
+            # torch CPU threads for this process (components/threads.py keeps the largest asked).
             "num_threads": 2,
-            # Limits used only when no SpeechTranscriber decoded the audio before this component.
-            "max_duration_s": 60.0,
-            "max_bytes": 25 * 1024 * 1024,
-            "min_duration_s": 0.1,
-            "silence_threshold_db": -45.0,
+            # Voice message limits (components/audio/limits.py), used only when no
+            # SpeechTranscriber decoded the audio before this component.
+            **AudioLimits().as_config(),
         }
 
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         super().__init__(name, config)
-        import torch
         from speechbrain.lobes.features import Fbank
 
-        if torch.get_num_threads() > int(config["num_threads"]):
-            torch.set_num_threads(int(config["num_threads"]))
+        configure_threads(int(config["num_threads"]))
         self.n_mels = int(config["n_mels"])
-        self._fbank = Fbank(n_mels=self.n_mels, sample_rate=16000)
-        self._lock = threading.Lock()
+        self._fbank = Fbank(n_mels=self.n_mels, sample_rate=TARGET_SAMPLE_RATE)
+        self._limits = AudioLimits.from_config(config)
         self._encoder: Any = None
         self.encoder_dim = 0
         if config.get("encoder_source"):
@@ -102,6 +100,11 @@ class SpeechFeaturizer(DenseFeaturizer, GraphComponent):
         return cls(config, execution_context.node_name)
 
     @classmethod
+    def fingerprint_addon(cls, config: Dict[Text, Any]) -> Optional[str]:
+        """Content hash of the encoder folder: new weights at the same path retrain."""
+        return hash_paths([config.get("encoder_source")])
+
+    @classmethod
     def validate_config(cls, config: Dict[Text, Any]) -> None:
         """Rejects settings that cannot work, naming the key."""
         for key in ("n_mels", "num_threads"):
@@ -109,6 +112,10 @@ class SpeechFeaturizer(DenseFeaturizer, GraphComponent):
                 raise InvalidConfigException(
                     f"SpeechFeaturizer: '{key}' must be a positive integer, got {config.get(key)!r}."
                 )
+        try:
+            AudioLimits.from_config(config)
+        except (TypeError, ValueError) as e:
+            raise InvalidConfigException(f"SpeechFeaturizer: {e}") from e
 
     @staticmethod
     def required_packages() -> List[Text]:
@@ -133,33 +140,19 @@ class SpeechFeaturizer(DenseFeaturizer, GraphComponent):
         )
 
     def _load_encoder(self) -> None:
-        from pathlib import Path
-
-        from speechbrain.utils.fetching import FetchConfig, LocalStrategy
-
-        from components.audio.asr import _resolve_speechbrain_class
-
-        folder = Path(self._config["encoder_source"]).expanduser()
-        hparams = self._config.get("encoder_hparams_file", "hyperparams.yaml")
-        if not (folder / hparams).is_file():
-            raise InvalidConfigException(
-                f"SpeechFeaturizer: encoder_source '{folder}' is not a local speechbrain model folder "
-                f"(no {hparams}); models are never downloaded."
+        source = self._config["encoder_source"]
+        try:
+            self._encoder = load_local_model(
+                source,
+                self._config.get("encoder_interface", "EncoderClassifier"),
+                "encode_batch",
+                self._config.get("encoder_hparams_file", "hyperparams.yaml"),
             )
-        cls = _resolve_speechbrain_class(self._config.get("encoder_interface", "EncoderClassifier"))
-        if not hasattr(cls, "encode_batch"):
-            raise InvalidConfigException(f"SpeechFeaturizer: {cls.__name__} has no encode_batch().")
-        self._encoder = cls.from_hparams(
-            source=str(folder.resolve()),
-            hparams_file=hparams,
-            savedir=None,
-            local_strategy=LocalStrategy.NO_LINK,
-            fetch_config=FetchConfig(allow_network=False),
-            run_opts={"device": "cpu"},
-        )
-        self._encoder.eval()
-        self.encoder_dim = int(self._embed(np.zeros(16000, dtype=np.float32)).shape[0])
-        logger.info(f"SpeechFeaturizer: encoder '{folder}' adds {self.encoder_dim} dimensions")
+        except SpeechBrainModelError as e:
+            raise InvalidConfigException(f"SpeechFeaturizer: encoder_source: {e}") from e
+        silence = np.zeros(TARGET_SAMPLE_RATE, dtype=np.float32)
+        self.encoder_dim = int(self._embed(silence).shape[0])
+        logger.info(f"SpeechFeaturizer: encoder '{source}' adds {self.encoder_dim} dimensions")
 
     def _embed(self, samples: np.ndarray) -> np.ndarray:
         import torch
@@ -188,7 +181,7 @@ class SpeechFeaturizer(DenseFeaturizer, GraphComponent):
             return vec
         m = 2 * self.n_mels
         vec[:m] = self._filterbank_stats(audio)
-        vec[m : m + N_PROSODY] = prosody_features(audio, 16000, n_words)
+        vec[m : m + N_PROSODY] = prosody_features(audio, TARGET_SAMPLE_RATE, n_words)
         if self._encoder is not None:
             vec[m + N_PROSODY : m + N_PROSODY + self.encoder_dim] = self._embed(audio)
         vec[-1] = 1.0
@@ -200,29 +193,14 @@ class SpeechFeaturizer(DenseFeaturizer, GraphComponent):
         """Samples of the message's audio: the transcriber's decoding, else decoded here."""
         decoded: Optional[List[DecodedAudio]] = message.get(DECODED_AUDIO)
         if decoded is None:  # no transcriber ran: decode (and report problems) ourselves
-            decoded = []
-            for attachment in audio_attachments(message):
-                try:
-                    decoded.append(
-                        decode_attachment_audio(
-                            attachment.data,
-                            sha256=getattr(attachment, "sha256", None) or None,
-                            source=getattr(attachment, "source", None),
-                            max_duration_s=float(self._config["max_duration_s"]),
-                            max_bytes=int(self._config["max_bytes"]),
-                            min_duration_s=float(self._config["min_duration_s"]),
-                            silence_threshold_db=float(self._config["silence_threshold_db"]),
-                        )
-                    )
-                except AudioError as e:
-                    append_attachment_error(message, e.as_entry(getattr(attachment, "source", None)))
+            decoded = decode_message_audio(message, self._limits)
             if decoded:
                 message.set(DECODED_AUDIO, decoded)
         if not decoded:
             return None
         if len(decoded) == 1:
             return decoded[0].samples
-        gap = np.zeros(int(GAP_S * 16000), dtype=np.float32)
+        gap = np.zeros(int(GAP_S * TARGET_SAMPLE_RATE), dtype=np.float32)
         parts: List[np.ndarray] = []
         for d in decoded:
             parts.extend([d.samples, gap])
@@ -237,7 +215,7 @@ class SpeechFeaturizer(DenseFeaturizer, GraphComponent):
         if audio is None and not message.get(TEXT):
             return  # nothing to describe (e.g. intent-only messages in core featurization)
         transcript = message.get(TRANSCRIPT)
-        n_words = len(normalise_text(transcript["text"])) if isinstance(transcript, dict) and transcript.get("text") else None
+        n_words = count_words(transcript["text"]) if isinstance(transcript, dict) and transcript.get("text") else None
         try:
             vec = self.vector(audio, n_words)
         except Exception:

@@ -44,33 +44,21 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.audio.asr import ASRBackend, Transcript, default_whisper_model_path, get_backend
 from components.audio.cache import TranscriptCache
-from components.audio.loading import (
-    TRANSCRIPTION_FAILED,
-    AudioError,
-    DecodedAudio,
-    decode_attachment_audio,
-)
-from components.audio.wer import normalise_text, word_errors
-from components.constants import ATTACHMENT_ERRORS, DECODED_AUDIO, MEDIA, TRANSCRIPT
+from components.audio.limits import AudioLimits
+from components.audio.loading import DecodedAudio, decode_message_audio
+from components.audio.speechbrain_models import SpeechBrainModelError, check_model_folder
+from components.audio.wer import word_errors
+from components.constants import ATTACHMENT_ERRORS, DECODED_AUDIO, TRANSCRIPT
+from components.fingerprint import hash_paths
+from components.media import errors
+from components.media.attachment import attachments_of_kind
+from components.media.mime import AUDIO
+from components.text.words import count_words, words
 
 logger = logging.getLogger(__name__)
 
-NO_SPEECH = "audio_no_speech"
 TEXT_MODES = ("append", "replace", "keep")
 BACKENDS = ("faster_whisper", "speechbrain")
-
-
-def audio_attachments(message: Message) -> List[Any]:
-    """The message's audio attachments (duck-typed: anything with ``kind == "audio"`` and ``data``)."""
-    media = message.get(MEDIA) or []
-    return [a for a in media if getattr(a, "kind", None) == "audio" and getattr(a, "data", None) is not None]
-
-
-def append_attachment_error(message: Message, entry: Dict[str, Any]) -> None:
-    """Adds one ``{source, code, message}`` entry to ``attachment_errors`` without dropping others."""
-    errors = list(message.get(ATTACHMENT_ERRORS) or [])
-    errors.append(entry)
-    message.set(ATTACHMENT_ERRORS, errors, add_to_output=True)
 
 
 # Single digits separated by spaces, commas or hyphens: "1, 2, 3, 4, 5" as Whisper writes a number
@@ -154,14 +142,9 @@ class SpeechTranscriber(GraphComponent):
             # Use the transcript cache for training examples / also at inference.
             "cache_training": True,
             "cache_inference": False,
-            # Longest accepted voice message, seconds.
-            "max_duration_s": 60.0,
-            # Shortest, seconds (shorter = nothing could have been said).
-            "min_duration_s": 0.1,
-            # Largest accepted audio file, bytes.
-            "max_bytes": 25 * 1024 * 1024,
-            # A clip whose every 25 ms frame stays below this level (dBFS) is reported as silent.
-            "silence_threshold_db": -45.0,
+            # Voice message limits (components/audio/limits.py): max_duration_s, min_duration_s,
+            # max_bytes (the resolver's max_audio_bytes) and silence_threshold_db.
+            **AudioLimits().as_config(),
             # Audio attachments transcribed per message (the rest are ignored).
             "max_audio_per_message": 3,
             # Join runs of at least this many single spoken digits ("1, 2, 3, 4, 5" -> "12345");
@@ -175,6 +158,7 @@ class SpeechTranscriber(GraphComponent):
         self._backend: Optional[ASRBackend] = None
         self._backend_lock = threading.Lock()
         self._cache = TranscriptCache(config.get("cache_dir"))
+        self._limits = AudioLimits.from_config(config)
 
     @classmethod
     def create(
@@ -187,6 +171,18 @@ class SpeechTranscriber(GraphComponent):
         """Validates the config (fails ``rasa train`` early); the model itself loads lazily."""
         cls.validate_config(config)
         return cls(config, execution_context.node_name)
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[Text, Any]) -> Optional[str]:
+        """Content hash of the recogniser's model folder: new weights at the same path retrain."""
+        config = {**cls.get_default_config(), **config}
+        if config["backend"] == "speechbrain":
+            return hash_paths([config.get("source")])
+        try:
+            folder = config.get("model_path") or default_whisper_model_path()
+        except RuntimeError:
+            return None  # validate_config reports the missing model with its message
+        return hash_paths([str(folder)])
 
     @staticmethod
     def validate_config(config: Dict[Text, Any]) -> None:
@@ -222,23 +218,19 @@ class SpeechTranscriber(GraphComponent):
                 "SpeechTranscriber: initial_prompt works with the faster_whisper backend only."
             )
         else:
-            source = config.get("source")
-            if not source or not Path(source).is_dir():
-                raise InvalidConfigException(
-                    f"SpeechTranscriber: backend 'speechbrain' needs `source`, a local speechbrain model "
-                    f"folder (got {source!r}); models are never downloaded."
-                )
-            if not (Path(source) / config.get("hparams_file", "hyperparams.yaml")).is_file():
-                raise InvalidConfigException(
-                    f"SpeechTranscriber: '{source}' has no {config.get('hparams_file', 'hyperparams.yaml')}."
-                )
+            try:
+                check_model_folder(config.get("source"), config.get("hparams_file", "hyperparams.yaml"))
+            except SpeechBrainModelError as e:
+                raise InvalidConfigException(f"SpeechTranscriber: backend 'speechbrain' needs `source`: {e}") from e
         join = config.get("join_spoken_digits", 4)
         if not isinstance(join, int) or isinstance(join, bool) or join < 0:
             raise InvalidConfigException(
                 f"SpeechTranscriber: join_spoken_digits must be a whole number >= 0 (0 = off), got {join!r}."
             )
-        if float(config.get("max_duration_s", 0)) <= 0:
-            raise InvalidConfigException("SpeechTranscriber: max_duration_s must be positive.")
+        try:
+            AudioLimits.from_config(config)
+        except (TypeError, ValueError) as e:
+            raise InvalidConfigException(f"SpeechTranscriber: {e}") from e
 
     # ---- model -----------------------------------------------------------------------------
 
@@ -288,60 +280,24 @@ class SpeechTranscriber(GraphComponent):
 
     # ---- messages --------------------------------------------------------------------------
 
-    def _decode(self, attachment: Any) -> DecodedAudio:
-        c = self._config
-        return decode_attachment_audio(
-            attachment.data,
-            sha256=getattr(attachment, "sha256", None) or None,
-            source=getattr(attachment, "source", None),
-            max_duration_s=float(c["max_duration_s"]),
-            max_bytes=int(c["max_bytes"]),
-            min_duration_s=float(c["min_duration_s"]),
-            silence_threshold_db=float(c["silence_threshold_db"]),
-        )
-
     def _transcribe_message(self, message: Message, use_cache: bool) -> Optional[Transcript]:
         """Decodes and transcribes the message's audio; errors go to ``attachment_errors``."""
-        attachments = audio_attachments(message)
-        if not attachments:
+        if not attachments_of_kind(message, AUDIO):
             return None
-        decoded: List[DecodedAudio] = []
+        decoded = decode_message_audio(message, self._limits, int(self._config["max_audio_per_message"]))
+        message.set(DECODED_AUDIO, decoded)
         transcripts: List[Transcript] = []
-        for attachment in attachments[: int(self._config["max_audio_per_message"])]:
-            source = getattr(attachment, "source", None)
-            try:
-                audio = self._decode(attachment)
-            except AudioError as e:
-                append_attachment_error(message, e.as_entry(source))
-                continue
-            decoded.append(audio)
+        for audio in decoded:
             try:
                 transcript = self.transcribe(audio, use_cache)
-            except Exception as e:  # a broken model must not end the conversation
-                logger.exception(f"Speech recognition failed for '{source}'")
-                append_attachment_error(
-                    message,
-                    {
-                        "source": source or "audio",
-                        "code": TRANSCRIPTION_FAILED,
-                        "message": "Sorry, I couldn't process your voice message right now. "
-                        f"Could you type your message instead? ({type(e).__name__})",
-                    },
-                )
+            except Exception:  # a broken model must not end the conversation
+                logger.exception(f"Speech recognition failed for '{audio.source}'")
+                errors.record_error(message, errors.make_error(errors.TRANSCRIPTION_FAILED, audio.source, AUDIO))
                 continue
-            if not normalise_text(transcript.text):
-                append_attachment_error(
-                    message,
-                    {
-                        "source": source or "audio",
-                        "code": NO_SPEECH,
-                        "message": "I couldn't make out any words in your voice message. "
-                        "Could you say it again or type it?",
-                    },
-                )
+            if not count_words(transcript.text):
+                errors.record_error(message, errors.make_error(errors.AUDIO_NO_SPEECH, audio.source, AUDIO))
                 continue
             transcripts.append(transcript)
-        message.set(DECODED_AUDIO, decoded)
         if not transcripts:
             return None
         combined = combine_transcripts(transcripts)
@@ -355,7 +311,7 @@ class SpeechTranscriber(GraphComponent):
         typed = (text or "").strip()
         if not typed or mode == "replace":
             return transcript
-        if mode == "keep" or normalise_text(typed) == normalise_text(transcript):
+        if mode == "keep" or words(typed) == words(transcript):
             return typed
         return f"{typed} {transcript}"
 
@@ -382,7 +338,7 @@ class SpeechTranscriber(GraphComponent):
         errors = words = examples = 0
         t0 = time.perf_counter()
         for example in training_data.training_examples:
-            if not audio_attachments(example):
+            if not attachments_of_kind(example, AUDIO):
                 continue
             try:
                 transcript = self._transcribe_message(example, use_cache)

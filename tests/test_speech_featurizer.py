@@ -13,9 +13,10 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from components.audio.loading import AUDIO_SILENT, decode_attachment_audio, load_audio
+from components.audio.loading import decode_attachment_audio, load_audio
 from components.audio.prosody import N_PROSODY, PROSODY_FEATURE_NAMES
 from components.constants import ATTACHMENT_ERRORS, DECODED_AUDIO, MEDIA, SPEECH_FEATURES, TRANSCRIPT
+from components.media.errors import AUDIO_SILENT
 from components.speech_featurizer import SpeechFeaturizer
 from tests.speech_utils import (
     audio_attachment,
@@ -100,6 +101,14 @@ def test_transcript_word_count_drives_words_per_second(featurizer: SpeechFeaturi
     wps = _prosody(vector(with_transcript), "words_per_second") * 4
     duration = len(load_audio(wav)) / 16000
     assert 11 / duration < wps < 11 / (duration - 0.8)  # 11 words over the speech span
+
+
+def test_an_order_number_in_the_transcript_counts_as_one_word(featurizer: SpeechFeaturizer):
+    wav = espeak_wav("order 12345", 175)
+    m = voice(wav)
+    m.set(TRANSCRIPT, {"text": "order 12345", "language": "en", "confidence": 0.9, "duration": 2.0})
+    featurizer.process([m])
+    np.testing.assert_allclose(vector(m)[0], featurizer.vector(load_audio(wav), n_words=2), rtol=1e-5)
 
 
 def test_reuses_the_transcribers_decoded_audio(featurizer: SpeechFeaturizer):

@@ -1,7 +1,7 @@
 """SpeechTranscriber with the real bundled Whisper tiny.en and a real (tiny, locally trained) speechbrain model."""
 
 import copy
-import time
+import json
 from pathlib import Path
 from typing import Any, Dict
 
@@ -15,9 +15,10 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.audio.asr import clear_backends
-from components.audio.loading import AUDIO_CORRUPT, AUDIO_SILENT, AUDIO_TOO_LONG, load_audio
+from components.audio.loading import load_audio
 from components.audio.wer import edit_distance, normalise_text
 from components.constants import ATTACHMENT_ERRORS, DECODED_AUDIO, MEDIA, TRANSCRIPT
+from components.media.errors import AUDIO_SILENT, AUDIO_TOO_LONG, CORRUPT, MESSAGES, TRANSCRIPTION_FAILED
 from components.speech_transcriber import SpeechTranscriber, join_spoken_digits
 from tests.speech_utils import (
     FLITE_VOICES,
@@ -106,7 +107,7 @@ def test_messages_without_audio_are_untouched(tmp_path: Path):
     "data, code",
     [
         (silence_wav(3.0, noise=0.0005), AUDIO_SILENT),
-        (b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00broken" * 10, AUDIO_CORRUPT),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00broken" * 10, CORRUPT),
     ],
     ids=["silence", "corrupt"],
 )
@@ -116,7 +117,8 @@ def test_bad_audio_becomes_an_attachment_error_and_the_conversation_goes_on(tmp_
     make(tmp_path).process([m])
     errors = m.get(ATTACHMENT_ERRORS)
     assert errors[0]["code"] == "not_found"  # appended, not overwritten
-    assert errors[1]["code"] == code and errors[1]["source"] == "note.wav" and errors[1]["message"]
+    assert errors[1]["code"] == code and errors[1]["source"] == "note.wav"
+    assert errors[1]["message"] == MESSAGES[code].format(what="voice message")  # no decoder text
     assert m.get(TEXT) == "my parcel" and m.get(TRANSCRIPT) is None
 
 
@@ -135,20 +137,19 @@ def test_training_transcripts_are_cached_by_content(tmp_path: Path, order_wav: b
     data = TrainingData(training_examples=examples)
 
     first = make(tmp_path)
-    t0 = time.perf_counter()
     first.process_training_data(copy.deepcopy(data))
-    cold = time.perf_counter() - t0
-    backend = first.backend
-    assert backend.calls == 2
-    assert len(list((tmp_path / "cache").rglob("*.json"))) == 2
+    entries = sorted((tmp_path / "cache").rglob("*.json"))
+    assert len(entries) == 2
+    # Mark the cached transcripts: a run that reads them instead of transcribing again says so.
+    for entry in entries:
+        cached = json.loads(entry.read_text())
+        entry.write_text(json.dumps({**cached, "text": cached["text"] + " (cached)"}))
 
     second = make(tmp_path)  # a new `rasa train` run: new component, same process-wide model
-    t0 = time.perf_counter()
     trained = second.process_training_data(copy.deepcopy(data))
-    warm = time.perf_counter() - t0
-    assert second.backend is backend and backend.calls == 2  # nothing re-transcribed
-    assert warm < cold
-    assert trained.training_examples[0].get(TRANSCRIPT)["text"]
+    assert second.backend is first.backend
+    assert all(e.get(TRANSCRIPT)["text"].endswith("(cached)") for e in trained.training_examples)
+    assert sorted((tmp_path / "cache").rglob("*.json")) == entries  # nothing transcribed anew
     # the written text is kept unless replace_training_text
     assert trained.training_examples[0].get(TEXT) == "where is my order 12345"
 
@@ -156,7 +157,7 @@ def test_training_transcripts_are_cached_by_content(tmp_path: Path, order_wav: b
     # the model now trains on what the recogniser heard (espeak's "cancel" is often heard as "can't sell")
     heard = replaced.training_examples[1]
     assert heard.get(TEXT) == heard.get(TRANSCRIPT)["text"] and "card" in heard.get(TEXT).lower()
-    assert backend.calls == 2
+    assert heard.get(TEXT).endswith("(cached)")
 
     # a different model setting is a different cache key
     make(tmp_path, beam_size=2).process_training_data(copy.deepcopy(data))
@@ -216,7 +217,9 @@ def test_broken_model_is_reported_not_raised(tmp_path: Path, order_wav: bytes):
     clear_backends()
     m = voice_message(order_wav, "hello")
     make(tmp_path, model_path=str(tmp_path / "fake")).process([m])
-    assert m.get(ATTACHMENT_ERRORS)[0]["code"] == "transcription_failed"
+    [error] = m.get(ATTACHMENT_ERRORS)
+    assert error["code"] == TRANSCRIPTION_FAILED
+    assert error["message"] == MESSAGES[TRANSCRIPTION_FAILED]  # the cause is logged, not told
     assert m.get(TEXT) == "hello"
 
 
@@ -236,15 +239,12 @@ def test_speechbrain_backend_from_a_local_folder(tmp_path: Path, tiny_speechbrai
     clear_backends()
     component = make(tmp_path, backend="speechbrain", source=str(tiny_speechbrain_model), interface="EncoderASR")
     messages = [voice_message(flite_wav(w, "slt")) for w in ("yes", "no", "order")]
-    t0 = time.perf_counter()
     component.process(messages)
-    elapsed = time.perf_counter() - t0
     # the model was overfitted on these three clips: it says them back (allow one character of slack)
     heard = [m.get(TRANSCRIPT)["text"] if m.get(TRANSCRIPT) else "" for m in messages]
     assert all(edit_distance(list(h), list(w)) <= 1 for h, w in zip(heard, ("yes", "no", "order"))), heard
     assert messages[0].get(TRANSCRIPT)["confidence"] is None and messages[0].get(TRANSCRIPT)["language"] == "en"
     assert component.backend.backend_id.startswith("speechbrain:EncoderASR:")
-    assert elapsed < 10
     # and it never reached for a hub: the folder holds only what we wrote
     assert sorted(p.name for p in tiny_speechbrain_model.iterdir()) == ["encoder.ckpt", "hyperparams.yaml", "tokenizer.ckpt"]
 

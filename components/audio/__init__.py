@@ -1,14 +1,7 @@
-"""Audio for the speech components: decoding to 16 kHz mono, ASR backends, transcript cache, prosody.
+"""Audio for the speech components: limits, decoding to 16 kHz mono, ASR backends, cache, prosody.
 
-``load_audio`` (loading.py) is the one place bytes become samples; ``get_backend`` (asr.py) the one
-place recognisers are loaded; ``prosody_features`` (prosody.py) describes how something was said.
+``limits`` (``AudioLimits``) holds what a voice message must be; ``loading`` is the one place bytes
+become samples (``decode_message_audio`` for a whole message); ``asr`` (``get_backend``) the one
+place recognisers are loaded, ``speechbrain_models`` the one way a local speechbrain folder is
+opened; ``prosody`` describes how something was said; ``wer`` scores recognisers for benchmarks.
 """
-
-from components.audio.loading import (  # noqa: F401
-    TARGET_SAMPLE_RATE,
-    AudioError,
-    DecodedAudio,
-    decode_attachment_audio,
-    is_silent,
-    load_audio,
-)

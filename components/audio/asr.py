@@ -12,7 +12,6 @@ lock) and lazily, on the first message that carries audio.
 """
 
 import hashlib
-import importlib
 import logging
 import math
 import threading
@@ -22,6 +21,10 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
+
+from components.audio.limits import TARGET_SAMPLE_RATE
+from components.audio.speechbrain_models import check_model_folder, load_local_model
+from components.threads import configure_threads
 
 logger = logging.getLogger(__name__)
 
@@ -56,20 +59,14 @@ class Transcript:
 
 
 class ASRBackend:
-    """Base class: subclasses implement ``_transcribe``; ``calls`` counts real recognitions."""
+    """Base class: subclasses implement ``_transcribe``."""
 
     backend_id: str = "asr"
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self._count_lock = threading.Lock()
 
     def transcribe(self, audio: np.ndarray) -> Transcript:
         """Transcribes 16 kHz mono float32 samples."""
         if audio.ndim != 1:
             raise ValueError(f"expected mono samples (1-D), got shape {audio.shape}")
-        with self._count_lock:
-            self.calls += 1
         return self._transcribe(np.ascontiguousarray(audio, dtype=np.float32))
 
     def _transcribe(self, audio: np.ndarray) -> Transcript:  # pragma: no cover - abstract
@@ -111,7 +108,6 @@ class FasterWhisperBackend(ASRBackend):
         device: str = "cpu",
         initial_prompt: Optional[str] = None,
     ) -> None:
-        super().__init__()
         from faster_whisper import WhisperModel
 
         path = Path(model_path) if model_path else default_whisper_model_path()
@@ -171,18 +167,6 @@ class FasterWhisperBackend(ASRBackend):
         )
 
 
-def _resolve_speechbrain_class(name: str) -> Any:
-    """``EncoderDecoderASR`` (looked up in ``speechbrain.inference``) or ``package.module.Class``."""
-    if "." in name:
-        module, _, cls = name.rpartition(".")
-        return getattr(importlib.import_module(module), cls)
-    import speechbrain.inference as sbi
-
-    if not hasattr(sbi, name):
-        raise ValueError(f"speechbrain.inference has no interface class '{name}'")
-    return getattr(sbi, name)
-
-
 class SpeechBrainBackend(ASRBackend):
     """A speechbrain ASR interface loaded from a local folder (``source``), never from a hub."""
 
@@ -195,44 +179,21 @@ class SpeechBrainBackend(ASRBackend):
         num_threads: int = 2,
         savedir: Optional[str] = None,
     ) -> None:
-        super().__init__()
-        import torch
-        from speechbrain.utils.fetching import FetchConfig, LocalStrategy
-
-        folder = Path(source).expanduser()
-        if not folder.is_dir():
-            raise FileNotFoundError(
-                f"speechbrain model folder '{source}' does not exist: `source` must be a local folder "
-                f"(models are never downloaded)."
-            )
-        if not (folder / hparams_file).is_file():
-            raise FileNotFoundError(f"speechbrain model folder '{folder}' has no '{hparams_file}'.")
-        cls = _resolve_speechbrain_class(interface)
-        if not hasattr(cls, "transcribe_batch"):
-            raise ValueError(f"speechbrain interface '{interface}' has no transcribe_batch(): not an ASR model")
-        if torch.get_num_threads() > num_threads:
-            torch.set_num_threads(int(num_threads))
+        configure_threads(num_threads)
+        folder = check_model_folder(source, hparams_file)
         t0 = time.perf_counter()
-        self.model = cls.from_hparams(
-            source=str(folder.resolve()),
-            hparams_file=hparams_file,
-            savedir=savedir,
-            local_strategy=LocalStrategy.NO_LINK if savedir is None else LocalStrategy.COPY,
-            fetch_config=FetchConfig(allow_network=False),
-            run_opts={"device": "cpu"},
-        )
-        self.model.eval()
+        self.model = load_local_model(str(folder), interface, "transcribe_batch", hparams_file, savedir)
         self.load_seconds = time.perf_counter() - t0
         self.language = language
-        self.backend_id = f"speechbrain:{cls.__name__}:{folder.resolve()}:{_folder_fingerprint(folder)}"
-        self.sample_rate = int(getattr(self.model.hparams, "sample_rate", 16000))
+        self.backend_id = f"speechbrain:{type(self.model).__name__}:{folder}:{_folder_fingerprint(folder)}"
+        self.sample_rate = int(getattr(self.model.hparams, "sample_rate", TARGET_SAMPLE_RATE))
 
     def _transcribe(self, audio: np.ndarray) -> Transcript:
         import torch
 
         from components.audio.loading import resample
 
-        samples = resample(audio, 16000, self.sample_rate)
+        samples = resample(audio, TARGET_SAMPLE_RATE, self.sample_rate)
         with torch.inference_mode():
             wavs = torch.from_numpy(samples).unsqueeze(0)
             out = self.model.transcribe_batch(wavs, torch.tensor([1.0]))
@@ -241,7 +202,7 @@ class SpeechBrainBackend(ASRBackend):
         if isinstance(first, (list, tuple)):  # some interfaces return word lists
             first = " ".join(str(w) for w in first)
         return Transcript(
-            text=str(first).strip(), language=self.language, confidence=None, duration=len(audio) / 16000.0
+            text=str(first).strip(), language=self.language, confidence=None, duration=len(audio) / TARGET_SAMPLE_RATE
         )
 
 

@@ -1,56 +1,46 @@
-"""One ``load_audio`` that turns any supported audio bytes into 16 kHz mono float32.
+"""The one audio loader: bytes of any supported format become checked 16 kHz mono float32.
 
 Why two decoders: libsndfile (``soundfile``) reads WAV, FLAC and Ogg (Vorbis/Opus) exactly and fast;
 PyAV (FFmpeg's libraries, installed with faster-whisper) reads what voice notes usually are
 (MP3, WebM/Opus from browsers, M4A/AAC from phones) without needing an ``ffmpeg`` binary. Every
-failure becomes an :class:`AudioError` with a stable ``code`` so components can report it to the
-user instead of raising.
+failure is an ``AttachmentError`` from the catalogue (``components/media/errors.py``): the cause goes
+to the log, the customer gets the catalogue's message. ``decode_message_audio`` is what the speech
+components call: it decodes a message's voice notes under one ``AudioLimits`` and records errors.
 """
 
 import hashlib
 import io
 import logging
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
+from components.audio.limits import TARGET_SAMPLE_RATE, AudioLimits
+from components.audio.prosody import frame_energy_db
+from components.media import errors
+from components.media.attachment import attachment_source, attachments_of_kind
+from components.media.mime import AUDIO
+
 logger = logging.getLogger(__name__)
 
-TARGET_SAMPLE_RATE = 16000
-
-# Stable error codes (they reach ``attachment_errors`` in the parse output). "corrupt" and "too_large"
-# are the same strings as in components/media/errors.py, so actions branch on one code per failure.
-AUDIO_EMPTY = "audio_empty"
-AUDIO_TOO_LARGE = "too_large"
-AUDIO_CORRUPT = "corrupt"
-AUDIO_TOO_LONG = "audio_too_long"
-AUDIO_TOO_SHORT = "audio_too_short"
-AUDIO_SILENT = "audio_silent"
-TRANSCRIPTION_FAILED = "transcription_failed"
+__all__ = [
+    "TARGET_SAMPLE_RATE",
+    "DecodedAudio",
+    "decode_attachment_audio",
+    "decode_message_audio",
+    "is_silent",
+    "load_audio",
+    "resample",
+]
 
 
-def _too_long(limit_s: float, seconds: Optional[float] = None) -> "AudioError":
-    """The one wording of the too-long error."""
-    length = f"{seconds:.0f} s long" if seconds is not None else f"longer than {limit_s:.0f} s"
-    return AudioError(
-        AUDIO_TOO_LONG,
-        f"Your voice message is {length}; the most I can listen to is {limit_s:.0f} s. "
-        f"Could you send a shorter one?",
-    )
+class _TooLong(Exception):
+    """Raised inside the decoders as soon as the audio passes the limit; ``seconds`` when known."""
 
-
-class AudioError(Exception):
-    """Audio that cannot be used, with a stable ``code`` and a message a person can act on."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def as_entry(self, source: Optional[str]) -> dict:
-        """The ``attachment_errors`` entry for this error."""
-        return {"source": source or "audio", "code": self.code, "message": self.message}
+    def __init__(self, seconds: Optional[float] = None) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
 
 
 @dataclass(frozen=True)
@@ -104,7 +94,7 @@ def _decode_soundfile(data: bytes, max_duration_s: float) -> Optional[Tuple[np.n
             rate = int(f.samplerate)
             # frames can be unknown (0 or huge) for some Ogg streams; read in blocks with a cap.
             if f.frames and f.frames > 0 and f.frames / rate > max_duration_s:
-                raise _too_long(max_duration_s, f.frames / rate)
+                raise _TooLong(f.frames / rate)
             limit = int(max_duration_s * rate) + 1
             blocks: List[np.ndarray] = []
             total = 0
@@ -112,8 +102,8 @@ def _decode_soundfile(data: bytes, max_duration_s: float) -> Optional[Tuple[np.n
                 blocks.append(block)
                 total += len(block)
                 if total > limit:
-                    raise _too_long(max_duration_s)
-    except AudioError:
+                    raise _TooLong()
+    except _TooLong:
         raise
     except Exception as e:  # libsndfile: unknown format or broken file -> let PyAV try
         logger.debug(f"soundfile could not decode audio: {e}")
@@ -128,7 +118,8 @@ def _decode_pyav(data: bytes, max_duration_s: float, target_rate: int) -> np.nda
     try:
         import av
     except ImportError as e:  # pragma: no cover - PyAV ships with faster-whisper
-        raise AudioError(AUDIO_CORRUPT, "This audio format needs PyAV (`pip install av`).") from e
+        logger.error("Decoding this audio format needs PyAV (`pip install av`).")
+        raise errors.make_error(errors.CORRUPT, kind=AUDIO) from e
 
     limit = int(max_duration_s * target_rate) + 1
     chunks: List[np.ndarray] = []
@@ -136,10 +127,11 @@ def _decode_pyav(data: bytes, max_duration_s: float, target_rate: int) -> np.nda
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
             if not container.streams.audio:
-                raise AudioError(AUDIO_CORRUPT, "The file you sent as a voice message has no sound track.")
+                logger.info("Audio attachment has no audio stream.")
+                raise errors.make_error(errors.CORRUPT, kind=AUDIO)
             stream = container.streams.audio[0]
             if container.duration is not None and container.duration / 1_000_000 > max_duration_s + 0.5:
-                raise _too_long(max_duration_s, container.duration / 1_000_000)
+                raise _TooLong(container.duration / 1_000_000)
             resampler = av.AudioResampler(format="flt", layout="mono", rate=target_rate)
 
             def take(frames: list) -> None:
@@ -149,98 +141,98 @@ def _decode_pyav(data: bytes, max_duration_s: float, target_rate: int) -> np.nda
                     chunks.append(arr)
                     total += arr.size
                 if total > limit:
-                    raise _too_long(max_duration_s)
+                    raise _TooLong()
 
             for frame in container.decode(stream):
                 take(resampler.resample(frame))
             take(resampler.resample(None))
-    except AudioError:
+    except (_TooLong, errors.AttachmentError):
         raise
     except Exception as e:
-        raise AudioError(
-            AUDIO_CORRUPT,
-            f"The voice message you sent seems to be damaged or in a format I can't play "
-            f"({type(e).__name__}). Could you send it again?",
-        ) from e
+        logger.info(f"PyAV could not decode an audio attachment: {type(e).__name__}: {e}")
+        raise errors.make_error(errors.CORRUPT, kind=AUDIO) from e
     if not chunks:
         return np.zeros(0, dtype=np.float32)
     return np.ascontiguousarray(np.concatenate(chunks), dtype=np.float32)
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.0f} s" if value >= 1 else f"{value * 1000:.0f} ms"
+
+
 def load_audio(
-    data: bytes,
-    target_rate: int = TARGET_SAMPLE_RATE,
-    max_duration_s: float = 60.0,
-    max_bytes: int = 25 * 1024 * 1024,
+    data: bytes, limits: Optional[AudioLimits] = None, target_rate: int = TARGET_SAMPLE_RATE
 ) -> np.ndarray:
     """Decodes audio bytes (WAV, FLAC, Ogg/Opus/Vorbis, MP3, WebM, M4A, ...) to mono float32 at ``target_rate``.
 
     Raises:
-        AudioError: empty, too large, too long or undecodable input (see the module's codes).
+        AttachmentError: empty, too large, too long or undecodable input (catalogue codes
+        ``audio_empty``, ``too_large``, ``audio_too_long``, ``corrupt``).
     """
+    limits = limits or AudioLimits()
     if not data:
-        raise AudioError(AUDIO_EMPTY, "The voice message you sent is empty. Could you record it again?")
-    if len(data) > max_bytes:
-        raise AudioError(
-            AUDIO_TOO_LARGE,
-            f"The voice message you sent is {len(data) / 1e6:.1f} MB; the most I can accept is "
-            f"{max_bytes / 1e6:.1f} MB. Could you send a shorter one?",
-        )
-    decoded = _decode_soundfile(data, max_duration_s)
-    if decoded is not None:
-        samples, rate = decoded
-        samples = resample(samples, rate, target_rate)
-    else:
-        samples = _decode_pyav(data, max_duration_s, target_rate)
+        raise errors.make_error(errors.AUDIO_EMPTY, kind=AUDIO)
+    if len(data) > limits.max_bytes:
+        raise errors.make_error(errors.TOO_LARGE, kind=AUDIO, limit=errors.human_size(limits.max_bytes))
+    try:
+        decoded = _decode_soundfile(data, limits.max_duration_s)
+        if decoded is not None:
+            samples, rate = decoded
+            samples = resample(samples, rate, target_rate)
+        else:
+            samples = _decode_pyav(data, limits.max_duration_s, target_rate)
+        if len(samples) / target_rate > limits.max_duration_s:
+            raise _TooLong(len(samples) / target_rate)
+    except _TooLong as e:
+        limit = _seconds(limits.max_duration_s)
+        length = f"{_seconds(e.seconds)} long" if e.seconds is not None else f"longer than {limit}"
+        raise errors.make_error(errors.AUDIO_TOO_LONG, kind=AUDIO, length=length, limit=limit) from None
     if samples.size == 0:
-        raise AudioError(AUDIO_EMPTY, "The voice message you sent contains no sound. Could you record it again?")
+        raise errors.make_error(errors.AUDIO_EMPTY, kind=AUDIO)
     if not np.all(np.isfinite(samples)):
         samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
     return np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False)
 
 
-def frame_rms_db(samples: np.ndarray, rate: int = TARGET_SAMPLE_RATE, frame_s: float = 0.025) -> np.ndarray:
-    """RMS level of non-overlapping frames in dBFS (full-scale sine = -3 dB)."""
-    n = max(1, int(rate * frame_s))
-    frames = len(samples) // n
-    if frames == 0:
-        frames, n = 1, len(samples)
-    x = samples[: frames * n].reshape(frames, n).astype(np.float64)
-    rms = np.sqrt(np.mean(x * x, axis=1) + 1e-20)
-    return 20.0 * np.log10(rms + 1e-12)
-
-
-def is_silent(samples: np.ndarray, threshold_db: float = -45.0, rate: int = TARGET_SAMPLE_RATE) -> bool:
-    """True when no 25 ms frame rises above ``threshold_db`` dBFS (no speech anywhere)."""
+def is_silent(samples: np.ndarray, threshold_db: float = AudioLimits.silence_threshold_db) -> bool:
+    """True when no 25 ms frame of 16 kHz audio rises above ``threshold_db`` dBFS (no speech anywhere)."""
     if samples.size == 0:
         return True
-    return bool(frame_rms_db(samples, rate).max() < threshold_db)
+    return bool(frame_energy_db(samples).max() < threshold_db)
 
 
 def decode_attachment_audio(
     data: bytes,
     sha256: Optional[str] = None,
     source: Optional[str] = None,
-    max_duration_s: float = 60.0,
-    max_bytes: int = 25 * 1024 * 1024,
-    min_duration_s: float = 0.1,
-    silence_threshold_db: float = -45.0,
+    limits: Optional[AudioLimits] = None,
 ) -> DecodedAudio:
     """``load_audio`` plus the checks a voice message must pass before it is worth transcribing."""
-    samples = load_audio(data, TARGET_SAMPLE_RATE, max_duration_s=max_duration_s, max_bytes=max_bytes)
+    limits = limits or AudioLimits()
+    samples = load_audio(data, limits)
     duration = len(samples) / TARGET_SAMPLE_RATE
-    if duration > max_duration_s:
-        raise _too_long(max_duration_s, duration)
-    if duration < min_duration_s:
-        raise AudioError(
-            AUDIO_TOO_SHORT,
-            f"Your voice message is only {duration * 1000:.0f} ms long: I couldn't hear anything. "
-            f"Could you record it again?",
-        )
-    if is_silent(samples, silence_threshold_db):
-        raise AudioError(
-            AUDIO_SILENT, "Your voice message is silent: I couldn't hear anything. Could you record it again?"
-        )
-    return DecodedAudio(
-        samples=samples, sha256=sha256 or hashlib.sha256(data).hexdigest(), source=source
-    )
+    if duration < limits.min_duration_s:
+        raise errors.make_error(errors.AUDIO_TOO_SHORT, kind=AUDIO, length=_seconds(duration))
+    if is_silent(samples, limits.silence_threshold_db):
+        raise errors.make_error(errors.AUDIO_SILENT, kind=AUDIO)
+    return DecodedAudio(samples=samples, sha256=sha256 or hashlib.sha256(data).hexdigest(), source=source)
+
+
+def decode_message_audio(
+    message: Any, limits: AudioLimits, max_count: Optional[int] = None
+) -> List[DecodedAudio]:
+    """The message's voice notes (the first ``max_count``) decoded and checked; each one that
+    cannot be used becomes an ``attachment_errors`` entry (``record_error``) and is left out."""
+    decoded: List[DecodedAudio] = []
+    for attachment in attachments_of_kind(message, AUDIO)[:max_count]:
+        source = attachment_source(attachment)
+        try:
+            decoded.append(
+                decode_attachment_audio(
+                    attachment.data, getattr(attachment, "sha256", None) or None, source, limits
+                )
+            )
+        except errors.AttachmentError as error:
+            logger.info(f"Voice message '{source}' not used: {error.code}")
+            errors.record_error(message, error.with_source(source))
+    return decoded

@@ -11,7 +11,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from components.audio.limits import TARGET_SAMPLE_RATE as SAMPLE_RATE
 HOP = 160  # 10 ms
 WIN = 400  # 25 ms
 PITCH_WIN = 640  # 40 ms: two periods of 50 Hz
