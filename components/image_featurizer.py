@@ -10,9 +10,7 @@ Not trainable: the backbone is frozen and loaded once per process (shared betwee
 threads); nothing is persisted, ``load`` builds the same component from the config.
 """
 
-import hashlib
 import logging
-import os
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 import numpy as np
@@ -29,6 +27,11 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.constants import IMAGE_FEATURES, IMAGE_TAGS
+from components.fingerprint import hash_paths
+from components.media import errors
+from components.media.attachment import attachment_source, attachments_of_kind
+from components.media.mime import IMAGE
+from components.threads import configure_threads
 from components.vision.backbones import (
     DEFAULT_BACKBONE,
     Backbone,
@@ -37,22 +40,9 @@ from components.vision.backbones import (
     normalise_backbone_name,
     resolve_weights_path,
 )
-from components.vision.images import (
-    ERROR_IMAGE_FEATURIZATION_FAILED,
-    ERROR_IMAGE_UNREADABLE,
-    ImageDecodeError,
-    add_attachment_error,
-    decode_image,
-    image_attachments,
-)
+from components.vision.images import decode_image
 
 logger = logging.getLogger(__name__)
-
-
-def cap_torch_threads(num_threads: int) -> None:
-    """Lowers torch's intra-op thread count to ``num_threads`` (process-wide; never raises it)."""
-    if num_threads > 0 and torch.get_num_threads() > num_threads:
-        torch.set_num_threads(num_threads)
 
 
 @DefaultV1Recipe.register(
@@ -90,7 +80,8 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
             "min_tag_score": 0.0,
             # Images per forward pass when featurizing training data.
             "batch_size": 16,
-            # Cap on torch's CPU threads (process-wide); 0 leaves torch's setting alone.
+            # torch CPU threads for this process (components/threads.py keeps the largest asked);
+            # 0 leaves torch's setting alone.
             "num_threads": 2,
         }
 
@@ -134,7 +125,8 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
     def __init__(self, config: Dict[Text, Any], name: Text) -> None:
         """Loads (or reuses) the backbone; bad backbone names and weight files fail here."""
         super().__init__(name, {**self.get_default_config(), **config})
-        cap_torch_threads(self._config["num_threads"])
+        if self._config["num_threads"] > 0:
+            configure_threads(self._config["num_threads"])
         self._backbone: Backbone = load_backbone(
             self._config["backbone"], self._config["weights_path"], self._config["labels_path"]
         )
@@ -190,14 +182,7 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
             paths = [resolve_weights_path(name, config["weights_path"])]
         except InvalidConfigException:
             return None  # the same error is raised, with its message, when the component is built
-        if config["labels_path"] and os.path.isfile(config["labels_path"]):
-            paths.append(config["labels_path"])
-        digest = hashlib.sha256()
-        for path in paths:
-            with open(path, "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(chunk)
-        return digest.hexdigest()
+        return hash_paths(paths + [config["labels_path"]])
 
     @property
     def feature_width(self) -> int:
@@ -217,8 +202,8 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
     def _featurize(self, messages: List[Message]) -> None:
         # Messages without text and without images (intent- or action-only lookups in training
         # data and in Core's end-to-end featurization) get no text features, like Rasa's own.
-        targets = [m for m in messages if m.get(TEXT) is not None or image_attachments(m)]
-        items = [(index, image) for index, m in enumerate(targets) for image in image_attachments(m)]
+        targets = [m for m in messages if m.get(TEXT) is not None or attachments_of_kind(m, IMAGE)]
+        items = [(index, image) for index, m in enumerate(targets) for image in attachments_of_kind(m, IMAGE)]
         vectors: Dict[int, List[np.ndarray]] = {}
         tags: Dict[int, List[Dict[str, Any]]] = {}
         batch_size = self._config["batch_size"]
@@ -242,30 +227,24 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
         tensors: List[torch.Tensor] = []
         decoded: List[Tuple[int, Any]] = []
         for index, image in batch:
-            source = str(getattr(image, "source", "") or getattr(image, "name", "") or "image")
+            source = attachment_source(image)
             try:
-                tensors.append(self._transform(decode_image(image.data)))
+                tensors.append(self._transform(decode_image(image.data, source=source)))
                 decoded.append((index, image))
-            except ImageDecodeError as exc:
-                add_attachment_error(targets[index], source, ERROR_IMAGE_UNREADABLE, str(exc))
-            except Exception as exc:  # never raise from process for one image
+            except errors.AttachmentError as error:
+                errors.record_error(targets[index], error)
+            except Exception:  # never raise from process for one image
                 logger.exception("ImageFeaturizer: preprocessing %s failed", source)
-                add_attachment_error(
-                    targets[index], source, ERROR_IMAGE_UNREADABLE, f"cannot read image: {exc}"
-                )
+                errors.record_error(targets[index], errors.make_error(errors.IMAGE_UNREADABLE, source, IMAGE))
         if not tensors:
             return []
         try:
             features, logits = self._backbone.run(torch.stack(tensors))
-        except Exception as exc:
+        except Exception:
             logger.exception("ImageFeaturizer: backbone failed on a batch of %d", len(tensors))
             for index, image in decoded:
-                add_attachment_error(
-                    targets[index],
-                    str(getattr(image, "source", "image")),
-                    ERROR_IMAGE_FEATURIZATION_FAILED,
-                    f"image features could not be computed: {exc}",
-                )
+                failed = errors.make_error(errors.IMAGE_FEATURIZATION_FAILED, attachment_source(image), IMAGE)
+                errors.record_error(targets[index], failed)
             return []
         features_np = features.float().numpy()
         probabilities = torch.softmax(logits.float(), dim=-1).numpy()

@@ -31,14 +31,10 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.constants import IMAGE_TEXT
-from components.vision.images import (
-    ERROR_IMAGE_UNREADABLE,
-    ERROR_OCR_FAILED,
-    ImageDecodeError,
-    add_attachment_error,
-    decode_image,
-    image_attachments,
-)
+from components.media import errors
+from components.media.attachment import attachment_source, attachments_of_kind
+from components.media.mime import IMAGE
+from components.vision.images import decode_image
 from components.vision.ocr import TextLine, load_ocr_engine, read_lines
 
 logger = logging.getLogger(__name__)
@@ -137,13 +133,13 @@ class ImageTextReader(GraphComponent):
             self._annotate(message, self._config["append_to_text"])
         return messages
 
-    def read_text(self, image_bytes: bytes) -> List[TextLine]:
+    def read_text(self, image_bytes: bytes, source: str = "") -> List[TextLine]:
         """Lines read from one encoded image, top to bottom, that pass the confidence and length
         filters (`min_confidence`, `min_line_chars`).
 
-        Raises ``ImageDecodeError`` for bytes that are not an image.
+        Raises ``AttachmentError`` (catalogue code) for bytes that are not a usable image.
         """
-        lines = read_lines(self._engine, decode_image(image_bytes))
+        lines = read_lines(self._engine, decode_image(image_bytes, source=source))
         return [
             line
             for line in lines
@@ -152,19 +148,19 @@ class ImageTextReader(GraphComponent):
         ]
 
     def _annotate(self, message: Message, append: bool) -> None:
-        images = image_attachments(message)
+        images = attachments_of_kind(message, IMAGE)
         if not images:
             return
         lines: List[str] = []
         for image in images:
-            source = str(getattr(image, "source", "") or getattr(image, "name", "") or "image")
+            source = attachment_source(image)
             try:
-                lines.extend(line.text for line in self.read_text(image.data))
-            except ImageDecodeError as exc:
-                add_attachment_error(message, source, ERROR_IMAGE_UNREADABLE, str(exc))
-            except Exception as exc:  # never raise from process for one image
+                lines.extend(line.text for line in self.read_text(image.data, source))
+            except errors.AttachmentError as error:
+                errors.record_error(message, error)
+            except Exception:  # never raise from process for one image
                 logger.exception("ImageTextReader: OCR failed on %s", source)
-                add_attachment_error(message, source, ERROR_OCR_FAILED, f"text could not be read: {exc}")
+                errors.record_error(message, errors.make_error(errors.OCR_FAILED, source, IMAGE))
 
         text = self._truncate(self._config["separator"].join(lines))
         if text or not self._config["only_when_text_detected"]:

@@ -8,6 +8,8 @@ tests do not depend on ``components.media``.
 
 import hashlib
 import io
+import struct
+import zlib
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence, Tuple
 
@@ -41,6 +43,16 @@ def encode(image: Image.Image, fmt: str = "PNG", **options: object) -> bytes:
 def attachment(data: bytes, source: str = "test.png", kind: str = "image", mime: str = "image/png") -> LocalAttachment:
     """An attachment as the resolver would put it on the message."""
     return LocalAttachment(kind, data, mime, hashlib.sha256(data).hexdigest(), source, source)
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header declares ``width`` x ``height`` pixels but that holds a 1x1 image's data:
+    what a decompression bomb looks like to a decoder that reads the header first."""
+    data = bytearray(encode(Image.new("RGB", (1, 1))))
+    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
+    data[16:29] = ihdr
+    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return bytes(data)
 
 
 def photo(name: str, max_side: int = 320) -> Image.Image:

@@ -21,6 +21,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.constants import ATTACHMENT_ERRORS, IMAGE_FEATURES, IMAGE_TAGS
 from components.image_featurizer import ImageFeaturizer
+from components.media.errors import IMAGE_UNREADABLE, MESSAGES
 from tests.image_utils import (
     attachment,
     encode,
@@ -181,8 +182,9 @@ def test_corrupt_image_is_reported_and_treated_as_absent(
     assert image_feature(only_bad)[0, -1] == 0.0 and not image_feature(only_bad).any()
     errors = only_bad.get(ATTACHMENT_ERRORS)
     assert errors[0] == earlier
-    assert errors[1]["source"] == "broken.png" and errors[1]["code"] == "image_unreadable"
-    assert errors[1]["message"]
+    assert errors[1]["source"] == "broken.png" and errors[1]["code"] == IMAGE_UNREADABLE
+    # the catalogue's words for the customer; Pillow's exception text goes to the log only
+    assert errors[1]["message"] == MESSAGES[IMAGE_UNREADABLE].format(what="photo")
     # The truncated JPEG either decodes partially or is reported; the good image always counts.
     assert image_feature(mixed)[0, -1] == 1.0
     assert [t["source"] for t in mixed.get(IMAGE_TAGS)][-1] == "ok.jpg"
@@ -221,17 +223,24 @@ def test_training_data_in_batches_equals_one_by_one(storage: LocalModelStorage) 
 def test_concurrent_calls_from_two_threads_agree(featurizer: ImageFeaturizer, cat_jpeg: bytes) -> None:
     expected = image_feature(featurize(featurizer, "reference", cat_jpeg))
     results: Dict[int, np.ndarray] = {}
+    failures: List[BaseException] = []
 
     def work(i: int) -> None:
-        results[i] = image_feature(featurize(featurizer, f"thread {i}", cat_jpeg))
+        try:
+            results[i] = image_feature(featurize(featurizer, f"thread {i}", cat_jpeg))
+        except BaseException as exc:  # a thread's exception would otherwise vanish with it
+            failures.append(exc)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert not failures, failures
+    assert sorted(results) == [0, 1]
     for vector in results.values():
         np.testing.assert_allclose(vector, expected, atol=1e-5)
+
 
 
 def test_not_trainable_and_load_gives_the_same_features(

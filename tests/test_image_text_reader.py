@@ -22,6 +22,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.constants import ATTACHMENT_ERRORS, IMAGE_TEXT
+from components.media.errors import IMAGE_UNREADABLE, MESSAGES, OCR_FAILED
 from components.image_featurizer import ImageFeaturizer
 from components.image_text_reader import ImageTextReader
 from tests.image_utils import (
@@ -156,8 +157,20 @@ def test_unreadable_image_is_reported_not_raised(reader: ImageTextReader, error_
     )
     reader.process([message])
     errors = message.get(ATTACHMENT_ERRORS)
-    assert [(e["source"], e["code"]) for e in errors] == [("bad.gif", "image_unreadable")]
+    assert [(e["source"], e["code"]) for e in errors] == [("bad.gif", IMAGE_UNREADABLE)]
+    assert errors[0]["message"] == MESSAGES[IMAGE_UNREADABLE].format(what="photo")  # no Pillow text
     assert "E-4021" in message.get(IMAGE_TEXT)
+
+
+def test_failing_ocr_is_reported_with_the_catalogue_message(reader: ImageTextReader, error_png: bytes) -> None:
+    # A 3000 x 1 strip decodes fine, but RapidOCR cannot resize it for its detector and raises.
+    strip = encode(Image.new("RGB", (3000, 1), (200, 200, 200)))
+    message = message_with_images("see the picture", [attachment(strip, "strip.png"), attachment(error_png, "ok.png")])
+    reader.process([message])
+    [error] = message.get(ATTACHMENT_ERRORS)
+    assert (error["source"], error["code"]) == ("strip.png", OCR_FAILED)
+    assert error["message"] == MESSAGES[OCR_FAILED].format(what="photo")
+    assert "E-4021" in message.get(IMAGE_TEXT)  # the other image is still read
 
 
 def test_messages_without_images_are_untouched(reader: ImageTextReader) -> None:
@@ -202,7 +215,14 @@ def test_runs_before_the_tokenizer_in_training_and_at_inference() -> None:
     graph = DefaultV1Recipe().graph_config_for_recipe(config, {}, training_type=TrainingType.NLU)
     validate(graph)  # Rasa's own checks of types and signatures
     for component in (ImageTextReader, ImageFeaturizer):  # what `rasa train` computes per node
-        assert calculate_fingerprint_key(component, component.get_default_config(), {})
+        defaults = component.get_default_config()
+        key = calculate_fingerprint_key(component, defaults, {})
+        assert key == calculate_fingerprint_key(component, dict(defaults), {})  # cache hits
+    # a changed OCR setting changes the text training examples get: the node must re-run
+    changed = {**ImageTextReader.get_default_config(), "min_confidence": 0.9}
+    assert calculate_fingerprint_key(ImageTextReader, changed, {}) != calculate_fingerprint_key(
+        ImageTextReader, ImageTextReader.get_default_config(), {}
+    )
 
     reader = "run_components.image_text_reader.ImageTextReader0"
     for schema, fn, source in (

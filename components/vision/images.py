@@ -1,65 +1,63 @@
-"""Decoding attachment bytes and reporting per-attachment failures on a message.
+"""Decoding image attachment bytes into an upright RGB picture, under the resolver's pixel cap.
 
 The resolver already refuses corrupt files, but a component must never raise from ``process``:
-whatever goes wrong with one image becomes an ``attachment_errors`` entry and the image is treated
-as absent.
+what goes wrong with one image is an ``AttachmentError`` from the catalogue
+(``components/media/errors.py``) that the component records, and the image is treated as absent.
+The cause is logged here; the customer only ever sees the catalogue's message.
 """
 
 import io
 import logging
-from typing import Any, Dict, List
+from typing import Optional
 
 from PIL import Image, ImageOps, UnidentifiedImageError
-from rasa.shared.nlu.training_data.message import Message
 
-from components.constants import ATTACHMENT_ERRORS, MEDIA
+from components.media import errors
+from components.media.mime import IMAGE
+from components.media.policy import MediaPolicy
 
 logger = logging.getLogger(__name__)
 
-# More pixels than this (about a 64-megapixel photo) is refused instead of decoded.
-MAX_IMAGE_PIXELS = 64_000_000
 
-# ``code`` values this package puts into ``attachment_errors``.
-ERROR_IMAGE_UNREADABLE = "image_unreadable"
-ERROR_IMAGE_FEATURIZATION_FAILED = "image_featurization_failed"
-ERROR_OCR_FAILED = "ocr_failed"
+def _unreadable(reason: str, source: str) -> errors.AttachmentError:
+    logger.info("Image '%s' cannot be decoded: %s", source, reason)
+    return errors.make_error(errors.IMAGE_UNREADABLE, source, IMAGE)
 
 
-class ImageDecodeError(ValueError):
-    """The bytes could not be turned into a picture."""
+def _too_many_pixels(limit: int, source: str) -> errors.AttachmentError:
+    return errors.make_error(errors.DECOMPRESSION_BOMB, source, IMAGE, limit=errors.human_pixels(limit))
 
 
-def image_attachments(message: Message) -> List[Any]:
-    """The message's resolved images (duck-typed ``Attachment`` objects with ``kind == "image"``)."""
-    media = message.get(MEDIA) or []
-    return [item for item in media if getattr(item, "kind", None) == "image"]
-
-
-def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Decodes image bytes to an upright RGB image.
+def decode_image(data: bytes, max_pixels: Optional[int] = None, source: str = "") -> Image.Image:
+    """Decodes image bytes to an upright RGB image; more than ``max_pixels`` (default: the
+    ``MediaPolicy`` cap the resolver applies) is refused before any pixel is decoded.
 
     EXIF orientation is applied (phone photos are often stored sideways) and transparent areas are
     put on white (transparent screenshots would otherwise turn black and unreadable for OCR).
+
+    Raises:
+        AttachmentError: ``image_unreadable`` (empty, unknown or damaged data) or
+        ``decompression_bomb`` (too many pixels).
     """
+    limit = max_pixels or MediaPolicy().max_image_pixels
     if not data:
-        raise ImageDecodeError("the attachment is empty")
+        raise _unreadable("the attachment is empty", source)
     try:
         with Image.open(io.BytesIO(data)) as opened:
-            if opened.width * opened.height > max_pixels:
-                raise ImageDecodeError(
-                    f"the image has {opened.width}x{opened.height} pixels, more than the "
-                    f"{max_pixels} allowed"
-                )
+            if opened.width * opened.height > limit:
+                logger.info("Image '%s' has %dx%d pixels, over %d", source, opened.width, opened.height, limit)
+                raise _too_many_pixels(limit, source)
             image = ImageOps.exif_transpose(opened)
             image.load()
-    except ImageDecodeError:
+    except errors.AttachmentError:
         raise
+    except Image.DecompressionBombError as exc:  # Pillow's own, higher, cap fired while opening
+        logger.info("Image '%s' refused by Pillow: %s", source, exc)
+        raise _too_many_pixels(limit, source) from exc
     except UnidentifiedImageError as exc:
-        raise ImageDecodeError("not an image in a format Pillow can read") from exc
-    except Image.DecompressionBombError as exc:
-        raise ImageDecodeError(f"the image is too large to decode safely: {exc}") from exc
+        raise _unreadable(f"not an image in a format Pillow can read ({exc})", source) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageDecodeError(f"the image data is damaged: {exc}") from exc
+        raise _unreadable(f"{type(exc).__name__}: {exc}", source) from exc
 
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (
         image.mode == "P" and "transparency" in image.info
@@ -69,17 +67,3 @@ def decode_image(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, rgba)
     return image.convert("RGB")
-
-
-def add_attachment_error(message: Message, source: str, code: str, text: str) -> None:
-    """Appends ``{"source", "code", "message"}`` to ``attachment_errors`` (never overwrites).
-
-    The same (source, code) pair is recorded once, so two components failing on one image give one
-    entry.
-    """
-    errors: List[Dict[str, str]] = list(message.get(ATTACHMENT_ERRORS) or [])
-    if any(e.get("source") == source and e.get("code") == code for e in errors):
-        return
-    errors.append({"source": source, "code": code, "message": text})
-    message.set(ATTACHMENT_ERRORS, errors, add_to_output=True)
-    logger.warning("Attachment %s: %s (%s)", source, text, code)
