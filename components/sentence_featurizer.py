@@ -23,6 +23,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.constants import TEXT_FEATURES
 from components.text.encoder import ModelNotFoundError, SentenceEncoder, load_encoder
+from components.threads import configure_threads
 
 logger = logging.getLogger(__name__)
 
@@ -88,9 +89,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     def encoder(self) -> SentenceEncoder:
         """The shared encoder, loaded lazily (thread-safe, once per process)."""
         if self._encoder is None:
-            import torch
-
-            torch.set_num_threads(self._config["num_threads"])
+            configure_threads(self._config["num_threads"])
             self._encoder = load_encoder(self._config["model_path"])
         return self._encoder
 
