@@ -138,3 +138,16 @@ def pytest_runtest_makereport(item, call):
         if "needs " in reason:
             report.outcome = "failed"
             report.longrepr = f"skipped in CI, where every tool must be installed: {reason}"
+
+
+@pytest.fixture(scope="module")
+def upload_folder(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh media-store folder for one channel test module, inside ``var/media/uploads`` (the
+    assistant's upload root), relative to the project as credentials.yml gives it; removed after."""
+    import shutil
+    import uuid
+
+    module = request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")
+    folder = os.path.join("var", "media", "uploads", f"{module}-{uuid.uuid4().hex[:8]}")
+    yield folder
+    shutil.rmtree(ROOT / folder, ignore_errors=True)

@@ -5,10 +5,15 @@
 - ``GET /api/files.info?file=F..``: the stored file object (``{"ok": true, "file": {...}}``).
 - ``GET /files-pri/<team>-<file id>/<name>`` (and ``/download/<name>``): the file bytes, only
   with the bot token; without it Slack answers 200 with its HTML sign-in page, and so does this.
-Events sent to the bot are built with ``file_share_event`` / ``message_event`` and signed with
-``signed_headers`` (X-Slack-Signature v0 HMAC-SHA256 + X-Slack-Request-Timestamp).
+Events sent to the bot are built with ``message_event`` and signed with ``signed_headers``
+(X-Slack-Signature v0 HMAC-SHA256 + X-Slack-Request-Timestamp).
+
+Tests wait for what the bot did (``wait_for_posts_to``), never for time; ``holding_files`` and
+``holding_posts`` keep file downloads or chat.postMessage calls waiting, so a test can show the
+bot answered Slack before it downloaded or replied.
 """
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -16,7 +21,7 @@ import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 TEAM_ID = "T0TESTTEAM"
 BOT_USER_ID = "U0BOTUSER"
@@ -32,9 +37,14 @@ class FakeSlack:
         self.bot_token = bot_token
         self.files: Dict[str, Dict[str, Any]] = {}
         self._bodies: Dict[str, bytes] = {}
+        self._redirects: Dict[str, str] = {}
         self.posts: List[Dict[str, Any]] = []
         self.file_requests: List[Dict[str, Any]] = []
         self._lock = threading.Condition()
+        self._files_open = threading.Event()
+        self._posts_open = threading.Event()
+        self._files_open.set()
+        self._posts_open.set()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -90,23 +100,46 @@ class FakeSlack:
         self._bodies[file_id] = body
         return file
 
+    def redirect_file(self, file_id: str, location: str) -> None:
+        """Downloads of ``file_id`` answer 302 to ``location`` (as Slack's CDN may)."""
+        self._redirects[file_id] = location
+
     # -------------------------------------------------------------------- waiting
-    def wait_for_posts(self, count: int, timeout: float = 60.0) -> List[Dict[str, Any]]:
-        """Blocks until ``count`` chat.postMessage calls were received; returns them all."""
-        deadline = time.monotonic() + timeout
+    def wait_for_posts_to(self, channel: str, count: int = 1, timeout: float = 120.0) -> List[Dict[str, Any]]:
+        """Blocks until ``count`` chat.postMessage calls to ``channel`` were answered; returns them."""
         with self._lock:
-            while len(self.posts) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        f"expected {count} chat.postMessage calls within {timeout:.0f} s, got {self.posts}"
-                    )
-                self._lock.wait(left)
-            return list(self.posts)
+            arrived = self._lock.wait_for(lambda: len(self._posts_to(channel)) >= count, timeout)
+            posts = self._posts_to(channel)
+        assert arrived, f"expected {count} posts to {channel} within {timeout:.0f} s, got {posts}"
+        return posts
 
     def posts_to(self, channel: str) -> List[Dict[str, Any]]:
         with self._lock:
-            return [p for p in self.posts if p.get("channel") == channel]
+            return self._posts_to(channel)
+
+    def _posts_to(self, channel: str) -> List[Dict[str, Any]]:
+        return [p for p in self.posts if p.get("channel") == channel]
+
+    @contextlib.contextmanager
+    def holding_files(self) -> Iterator[None]:
+        """File downloads wait (at most a minute) until the block ends."""
+        with self._holding(self._files_open):
+            yield
+
+    @contextlib.contextmanager
+    def holding_posts(self) -> Iterator[None]:
+        """chat.postMessage calls wait (at most a minute) until the block ends."""
+        with self._holding(self._posts_open):
+            yield
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _holding(gate: threading.Event) -> Iterator[None]:
+        gate.clear()
+        try:
+            yield
+        finally:
+            gate.set()
 
     # -------------------------------------------------------------------- HTTP
     def _handler_class(self) -> type:
@@ -140,9 +173,17 @@ class FakeSlack:
                 if parts.path.startswith("/files-pri/"):
                     team_and_id = parts.path.split("/")[2]
                     file_id = team_and_id.split("-", 1)[-1]
-                    fake.file_requests.append(
-                        {"path": parts.path, "authorization": self.headers.get("Authorization")}
-                    )
+                    with fake._lock:
+                        fake.file_requests.append(
+                            {"path": parts.path, "authorization": self.headers.get("Authorization")}
+                        )
+                    fake._files_open.wait(60)
+                    if file_id in fake._redirects:
+                        self.send_response(302)
+                        self.send_header("Location", fake._redirects[file_id])
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return None
                     if file_id not in fake._bodies:
                         self.send_response(404)
                         self.end_headers()
@@ -177,11 +218,9 @@ class FakeSlack:
                     payload = json.loads(raw or b"{}")
                 else:
                     payload = {k: v[0] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
-                with fake._lock:
-                    fake.posts.append(payload)
-                    fake._lock.notify_all()
+                fake._posts_open.wait(60)
                 ts = f"{time.time():.6f}"
-                return self._json(
+                self._json(
                     {
                         "ok": True,
                         "channel": payload.get("channel"),
@@ -189,6 +228,10 @@ class FakeSlack:
                         "message": {"type": "message", "text": payload.get("text"), "ts": ts, "bot_id": "B0BOT"},
                     }
                 )
+                with fake._lock:  # recorded once answered: the bot has its reply when a test wakes
+                    fake.posts.append(payload)
+                    fake._lock.notify_all()
+                return None
 
         return Handler
 

@@ -2,7 +2,6 @@
 
 import io
 import threading
-import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, Iterator, List
@@ -33,11 +32,23 @@ PNG = png_bytes()
 
 
 class MediaServer:
-    """A real HTTP server on a loopback address, recording what it was asked and sent."""
+    """A real HTTP server on a loopback address, recording what it was asked and sent.
+
+    ``/slow`` answers when ``answer_slow`` is set (at the latest after ``SLOW_ANSWER_S``) and
+    ``/drip`` sends one byte per ``DRIP_S``: a fetcher without its time budget would get the image
+    from both, so an error proves the budget cut them off. ``closing`` ends both when the test
+    is over."""
+
+    SLOW_ANSWER_S = 10.0
+    DRIP_S = 0.02
 
     def __init__(self, host: str) -> None:
         self.requests: List[Dict[str, str]] = []
         self.streamed = 0
+        self.stream_ended = threading.Event()  # the /stream handler stopped writing
+        self.answer_slow = threading.Event()
+        self.closing = threading.Event()
+        self.requested = threading.Condition()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -57,9 +68,11 @@ class MediaServer:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
-                server.requests.append(
-                    {"path": self.path, **{k.lower(): v for k, v in self.headers.items()}}
-                )
+                with server.requested:
+                    server.requests.append(
+                        {"path": self.path, **{k.lower(): v for k, v in self.headers.items()}}
+                    )
+                    server.requested.notify_all()
                 parsed = urllib.parse.urlsplit(self.path)
                 query = urllib.parse.parse_qs(parsed.query)
                 route = parsed.path
@@ -103,9 +116,11 @@ class MediaServer:
                             self.wfile.write(chunk)
                             server.streamed += len(chunk)
                     except (BrokenPipeError, ConnectionResetError):
-                        pass
+                        pass  # the client hung up
+                    finally:
+                        server.stream_ended.set()
                 elif route == "/slow":
-                    time.sleep(3)
+                    server.answer_slow.wait(server.SLOW_ANSWER_S)
                     self._send(200, PNG, "image/png")
                 elif route == "/drip":
                     self.send_response(200)
@@ -115,7 +130,8 @@ class MediaServer:
                         for byte in PNG:
                             self.wfile.write(bytes([byte]))
                             self.wfile.flush()
-                            time.sleep(0.05)
+                            if server.closing.wait(server.DRIP_S):
+                                break
                     except (BrokenPipeError, ConnectionResetError):
                         pass
                 else:
@@ -132,7 +148,15 @@ class MediaServer:
     def url(self, path: str) -> str:
         return self.base + path
 
+    def wait_for_requests(self, count: int, timeout: float = 30) -> None:
+        """Blocks until ``count`` GETs have arrived."""
+        with self.requested:
+            arrived = self.requested.wait_for(lambda: len(self.requests) >= count, timeout)
+        assert arrived, f"expected {count} requests, got {self.requests}"
+
     def close(self) -> None:
+        self.answer_slow.set()
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -212,8 +236,9 @@ def test_streamed_body_over_the_cap_is_cut_off(server):
     policy = MediaPolicy(allowed_private_networks=("127.0.0.1/32",), max_image_bytes=1_000_000)
     error = fetch_error(server.url("/stream"), policy, kind="image")
     assert error.code == "too_large" and "1 MB" in error.message
-    time.sleep(0.2)
-    assert server.streamed < 20_000_000  # we stopped reading; the server did not send 52 MB
+    # The fetcher hung up: the server's next writes fail and it stops, well short of 52 MB.
+    assert server.stream_ended.wait(30), "the server is still streaming: the fetcher kept reading"
+    assert server.streamed < 20_000_000
 
 
 def test_declared_content_length_over_the_cap_is_refused_early(server):
@@ -233,12 +258,30 @@ def test_http_status_codes_map_to_errors(server):
     assert fetch_error(server.url("/forbidden.png"), TRUST_TEST_SERVER).code == "unauthorized"
 
 
-def test_slow_and_dripping_servers_hit_the_time_budget(server):
-    policy = MediaPolicy(allowed_private_networks=("127.0.0.1/32",), url_timeout_s=0.6)
-    for path in ("/slow", "/drip"):
-        started = time.monotonic()
-        assert fetch_error(server.url(path), policy).code == "unreachable"
-        assert time.monotonic() - started < 1.5, path
+PATIENT = MediaPolicy(allowed_private_networks=("127.0.0.1/32",), url_timeout_s=60)
+HURRIED = MediaPolicy(allowed_private_networks=("127.0.0.1/32",), url_timeout_s=0.6)
+
+
+def test_a_server_that_does_not_answer_hits_the_time_budget(server):
+    assert fetch_error(server.url("/slow"), HURRIED).code == "unreachable"
+    # Control: the same server does deliver the image once it answers.
+    result: List[bytes] = []
+    patient = threading.Thread(
+        target=lambda: result.append(resolve_reference(url_ref(server.url("/slow")), PATIENT).data)
+    )
+    patient.start()
+    server.wait_for_requests(2)  # the patient fetch is waiting for the answer
+    server.answer_slow.set()
+    patient.join(30)
+    assert result == [PNG]
+
+
+def test_a_dripping_server_hits_the_time_budget(server):
+    """Every read gets a byte in time; only the budget for the whole body stops the drip."""
+    assert len(PNG) * MediaServer.DRIP_S > 3 * HURRIED.url_timeout_s  # outlasts the budget
+    assert fetch_error(server.url("/drip"), HURRIED).code == "unreachable"
+    # Control: with a budget longer than the drip the same server delivers the image.
+    assert resolve_reference(url_ref(server.url("/drip")), PATIENT).data == PNG
 
 
 def test_unreachable_port_and_bad_urls(server):

@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -21,14 +20,6 @@ from tests.conftest import ROOT, serve_rasa
 PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_torn.jpg"
 SCREENSHOT = ROOT / "data" / "media" / "images" / "payment_error_e5103.png"
 MAX_IMAGE_BYTES = 200_000
-
-
-@pytest.fixture(scope="module")
-def upload_folder() -> Iterator[str]:
-    """A fresh folder inside var/media/uploads (an AttachmentResolver media root)."""
-    folder = os.path.join("var", "media", "uploads", f"test-rest-{uuid.uuid4().hex[:8]}")
-    yield folder
-    shutil.rmtree(ROOT / folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,8 @@ conversation. Screenshots of every step go to test-artifacts/webchat/."""
 
 import hashlib
 import os
-import shutil
 import subprocess
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
@@ -21,13 +19,6 @@ PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_dented.jpg"
 SHOTS = ARTIFACTS / "webchat"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium")
-
-
-@pytest.fixture(scope="module")
-def upload_folder() -> Iterator[str]:
-    folder = os.path.join("var", "media", "uploads", f"test-webchat-{uuid.uuid4().hex[:8]}")
-    yield folder
-    shutil.rmtree(ROOT / folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

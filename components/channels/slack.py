@@ -14,7 +14,11 @@ Files (``download_files``):
   ``{"type", "path"}`` reference into the media store. Downloads stay off the NLU worker, the
   token is needed in one place only, the tracker keeps a reference that still works when Slack's
   URL does not, and the AttachmentResolver's SSRF guard stays on (it never fetches Slack URLs).
-  The bot token is sent only to Slack file hosts and to the host of ``slack_api_url``.
+  The bot token is sent only to Slack file hosts (https) and to the host of ``slack_api_url``,
+  and every redirect hop is checked against those hosts before it is requested: that host list,
+  not an address check, is this downloader's SSRF defence. Answers are read with the media
+  fetcher's rules (``components.media.fetch``: status mapping, Slack's sign-in page, redirects,
+  size cap while streaming, ``MediaPolicy.max_redirects``).
 - ``false``: the reference is ``{"type", "url": url_private, "mime", "name"}`` and the
   AttachmentResolver fetches it, sending its ``slack_bot_token`` (env SLACK_BOT_TOKEN) to
   https Slack hosts only.
@@ -52,7 +56,13 @@ from components.channels.media_store import MediaStore
 from components.constants import ATTACHMENTS
 from components.media import errors
 from components.media.errors import AttachmentError
-from components.media.fetch import is_slack_file_host
+from components.media.fetch import (
+    CHUNK_BYTES,
+    CappedBody,
+    check_response,
+    is_slack_file_host,
+    redirect_target,
+)
 from components.media.mime import kind_of_mime
 
 logger = logging.getLogger(__name__)
@@ -65,8 +75,6 @@ _USER_SUBTYPES = {None, "file_share", "thread_broadcast"}
 
 # How many recent event ids are remembered to drop Slack's retries of handled events.
 _SEEN_EVENTS = 2048
-_REDIRECTS = {301, 302, 303, 307, 308}
-_CHUNK = 64 * 1024
 
 
 class SlackMediaBot(SlackBot):
@@ -228,11 +236,12 @@ class SlackMediaInput(SlackInput):
         return dict(result.get("file") or file)
 
     async def download(self, url: str, limit: int, source: str, kind: str) -> bytes:
-        """GET a Slack file with the bot token: redirects checked by hand, size-capped, timed."""
+        """GET a Slack file with the bot token: each redirect hop's host checked before the token
+        goes to it, the answer read by the media fetcher's rules, size-capped while streaming."""
         timeout = aiohttp.ClientTimeout(total=self.download_timeout_s)
         current = url
         async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
-            for _hop in range(4):
+            for _hop in range(self.media_store.policy.max_redirects + 1):
                 if not self._token_allowed(current):
                     logger.warning("Slack file URL on an unexpected host refused: %s", current)
                     raise errors.make_error(errors.UNREACHABLE, source, kind)
@@ -240,32 +249,18 @@ class SlackMediaInput(SlackInput):
                 async with session.get(
                     current, headers=headers, allow_redirects=False, proxy=self.proxy
                 ) as reply:
-                    if reply.status in _REDIRECTS and reply.headers.get("Location"):
-                        current = urllib.parse.urljoin(current, reply.headers["Location"])
+                    location = reply.headers.get("Location")
+                    target = redirect_target(current, reply.status, location, source, kind)
+                    if target is not None:
+                        current = target
                         continue
-                    if reply.status in (404, 410):
-                        raise errors.make_error(errors.NOT_FOUND, source, kind)
-                    if reply.status in (401, 403):
-                        raise errors.make_error(errors.UNAUTHORIZED, source, kind)
-                    if reply.status != 200:
-                        raise errors.make_error(errors.UNREACHABLE, source, kind)
-                    if (reply.headers.get("Content-Type") or "").startswith("text/html"):
-                        # Slack answers a missing or under-scoped token with its login page.
-                        raise errors.make_error(errors.UNAUTHORIZED, source, kind)
-                    too_large = errors.make_error(
-                        errors.TOO_LARGE, source, kind, limit=errors.human_size(limit)
-                    )
-                    if reply.content_length is not None and reply.content_length > limit:
-                        raise too_large
-                    chunks: List[bytes] = []
-                    received = 0
-                    async for chunk in reply.content.iter_chunked(_CHUNK):
-                        received += len(chunk)
-                        if received > limit:
-                            raise too_large
-                        chunks.append(chunk)
-                    return b"".join(chunks)
-        raise errors.make_error(errors.UNREACHABLE, source, kind)
+                    content_type = reply.headers.get("Content-Type")
+                    check_response(reply.status, content_type, source, kind, from_slack=True)
+                    body = CappedBody(limit, source, kind, reply.content_length)
+                    async for chunk in reply.content.iter_chunked(CHUNK_BYTES):
+                        body.add(chunk)
+                    return body.value()
+        raise errors.make_error(errors.UNREACHABLE, source, kind)  # too many redirects
 
     async def file_reference(self, file: Dict[str, Any]) -> Dict[str, str]:
         """One Slack file object -> attachment reference; raises AttachmentError."""
@@ -356,63 +351,84 @@ class SlackMediaInput(SlackInput):
         """/webhooks/slack/webhook: signed events (JSON) and interactive payloads (form)."""
         slack_webhook = Blueprint("slack_media_webhook", __name__)
 
-        @slack_webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
-        @slack_webhook.route("/webhook", methods=["GET", "POST"])
         async def webhook(request: Request) -> HTTPResponse:
-            if not self.is_request_from_slack_authentic(request):
-                return response.text(
-                    "Message is not properly signed with a valid X-Slack-Signature header",
-                    status=HTTPStatus.BAD_REQUEST,
-                )
-            content_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip()
-            if content_type == "application/json":
-                payload = request.json if isinstance(request.json, dict) else {}
-                if payload.get("type") == "url_verification":
-                    return response.json({"challenge": payload.get("challenge")})
-                event = payload.get("event") or {}
-                if not self.is_customer_message(event):
-                    return response.text("Not a customer message: skipped.")
-                metadata = self.get_metadata(request)
-                if not self._is_supported_channel(payload, metadata):
-                    logger.warning("Slack message on unsupported channel %s.", metadata.get("out_channel"))
-                    return response.text("channel not supported.")
-                if not self._first_time(payload.get("event_id")):
-                    logger.info(
-                        "Slack retry #%s (%s) of a handled event: not processed again.",
-                        request.headers.get(self.retry_num_header),
-                        request.headers.get(self.retry_reason_header),
-                    )
-                    return response.text("", headers={"X-Slack-No-Retry": "1"})
-                conversation_id = self._get_conversation_id(
-                    event.get("user"), metadata.get("out_channel"), metadata.get("thread_id")
-                )
-                self._spawn(self.handle_event(on_new_message, event, metadata, conversation_id))
-                return response.text("")
-            if content_type == "application/x-www-form-urlencoded":
-                # Interactive components (button clicks): as SlackInput does.
-                try:
-                    payload = json.loads(request.form["payload"][0])
-                except (KeyError, IndexError, ValueError):
-                    return response.text("Unreadable interactive payload.", status=HTTPStatus.BAD_REQUEST)
-                if self._is_interactive_message(payload):
-                    text = self._get_interactive_response(payload["actions"][0])
-                    if text is not None:
-                        metadata = self.get_metadata(request)
-                        conversation_id = self._get_conversation_id(
-                            payload["user"]["id"], metadata.get("out_channel"), metadata.get("thread_id")
-                        )
-                        return await self.process_message(
-                            request, on_new_message, text, conversation_id, metadata
-                        )
-                    if payload["actions"][0]["type"] == "button":
-                        return response.text("User clicked link button")
-                return response.text(
-                    "The input message could not be processed.",
-                    status=HTTPStatus.INTERNAL_SERVER_ERROR,
-                )
-            return response.text("Bot message delivered.")
+            return await self.answer_request(request, on_new_message)
 
+        slack_webhook.add_route(health, "/", methods=["GET"])
+        slack_webhook.add_route(webhook, "/webhook", methods=["GET", "POST"])
         return slack_webhook
+
+    async def answer_request(
+        self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> HTTPResponse:
+        """Checks Slack's signature, then answers an event (JSON) or an interaction (form)."""
+        if not self.is_request_from_slack_authentic(request):
+            return response.text(
+                "Message is not properly signed with a valid X-Slack-Signature header",
+                status=HTTPStatus.BAD_REQUEST,
+            )
+        content_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip()
+        if content_type == "application/json":
+            payload = request.json if isinstance(request.json, dict) else {}
+            return self.answer_event(request, payload, on_new_message)
+        if content_type == "application/x-www-form-urlencoded":
+            return await self.answer_interaction(request, on_new_message)
+        return response.text("Bot message delivered.")
+
+    def answer_event(
+        self,
+        request: Request,
+        payload: Dict[str, Any],
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    ) -> HTTPResponse:
+        """Events API: the URL challenge, a skip, or a customer message handled in the background
+        (so the answer goes back within Slack's 3 seconds)."""
+        if payload.get("type") == "url_verification":
+            return response.json({"challenge": payload.get("challenge")})
+        event = payload.get("event") or {}
+        if not self.is_customer_message(event):
+            return response.text("Not a customer message: skipped.")
+        metadata = self.get_metadata(request)
+        if not self._is_supported_channel(payload, metadata):
+            logger.warning("Slack message on unsupported channel %s.", metadata.get("out_channel"))
+            return response.text("channel not supported.")
+        if not self._first_time(payload.get("event_id")):
+            logger.info(
+                "Slack retry #%s (%s) of a handled event: not processed again.",
+                request.headers.get(self.retry_num_header),
+                request.headers.get(self.retry_reason_header),
+            )
+            return response.text("", headers={"X-Slack-No-Retry": "1"})
+        conversation_id = self._get_conversation_id(
+            event.get("user"), metadata.get("out_channel"), metadata.get("thread_id")
+        )
+        self._spawn(self.handle_event(on_new_message, event, metadata, conversation_id))
+        return response.text("")
+
+    async def answer_interaction(
+        self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> HTTPResponse:
+        """Interactive components (button clicks), handled as SlackInput handles them."""
+        try:
+            payload = json.loads(request.form["payload"][0])
+        except (KeyError, IndexError, ValueError):
+            return response.text("Unreadable interactive payload.", status=HTTPStatus.BAD_REQUEST)
+        if self._is_interactive_message(payload):
+            text = self._get_interactive_response(payload["actions"][0])
+            if text is not None:
+                metadata = self.get_metadata(request)
+                conversation_id = self._get_conversation_id(
+                    payload["user"]["id"], metadata.get("out_channel"), metadata.get("thread_id")
+                )
+                return await self.process_message(
+                    request, on_new_message, text, conversation_id, metadata
+                )
+            if payload["actions"][0]["type"] == "button":
+                return response.text("User clicked link button")
+        return response.text(
+            "The input message could not be processed.",
+            status=HTTPStatus.INTERNAL_SERVER_ERROR,
+        )

@@ -18,6 +18,7 @@ Clients may only refer to files they uploaded: attachment references in a messag
 when they point into the media store, so a browser cannot make the bot read other server files.
 """
 
+import functools
 import inspect
 import json
 import logging
@@ -28,7 +29,7 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
 import rasa.core.channels.channel
 from rasa.core.channels.channel import InputChannel, UserMessage
-from rasa.core.channels.socketio import SocketIOInput
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -185,7 +186,28 @@ class WebChatInput(SocketIOInput):
             return False
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        """SocketIOInput's blueprint (socket events) plus the page, static files and uploads."""
+        """The socket.io server (SocketIOInput's events) plus the page, static files and uploads.
+
+        SocketIOInput's own blueprint answers ``GET /`` with a JSON health check, where this
+        channel serves its page; it is built only for the socket.io server it sets up
+        (``self.sio``, with the socket event handlers) and never registered. The routes go on
+        a SocketBlueprint of this channel's own, which attaches that same server to the app.
+        """
+        super().blueprint(self._keep_uploads_only(on_new_message))
+        assert self.sio is not None
+        self._handle_session_requests()
+        webhook = SocketBlueprint(self.sio, self.socketio_path, "webchat_webhook", __name__)
+        webhook.add_route(_handler(self.page), "/", methods=["GET"])
+        webhook.add_route(_handler(self.health), "/health", methods=["GET"])
+        webhook.add_route(_handler(self.static_file), "/static/<name>", methods=["GET"])
+        webhook.add_route(_handler(self.upload), "/upload", methods=["POST"], stream=True)
+        return webhook
+
+    def _keep_uploads_only(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> Callable[[UserMessage], Awaitable[None]]:
+        """``on_new_message`` for messages whose attachments are reduced to media-store
+        references (``clean_metadata``); a message left with neither text nor media is dropped."""
 
         async def handle(message: UserMessage) -> None:
             message.metadata = self.clean_metadata(message.metadata)
@@ -194,13 +216,15 @@ class WebChatInput(SocketIOInput):
                 return
             await on_new_message(message)
 
-        webhook = super().blueprint(handle)
+        return handle
+
+    def _handle_session_requests(self) -> None:
+        """Replaces SocketIOInput's ``session_request`` handler: in python-socketio >= 5.10
+        ``enter_room`` is a coroutine that Rasa 3.6 does not await, so the socket never joined
+        the session's room and replies sent to the session were lost."""
         sio = self.sio
         assert sio is not None
 
-        # Replaces SocketIOInput's handler: in python-socketio >= 5.10 ``enter_room`` is a
-        # coroutine that Rasa 3.6 does not await, so the socket never joined the session's room
-        # and replies sent to the session were lost.
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: Text, data: Optional[Dict]) -> None:
             data = data if isinstance(data, dict) else {}
@@ -214,54 +238,59 @@ class WebChatInput(SocketIOInput):
             await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
             logger.debug("Web chat socket %s joined session %s.", sid, session_id)
 
-        # SocketIOInput answers GET / with a JSON health check; here / is the chat page and the
-        # health check moves to /health.
-        webhook._future_routes = {r for r in webhook._future_routes if r.uri != "/"}
+    async def page(self, request: Request) -> HTTPResponse:
+        """GET /: the chat page, allowed to run only its own scripts."""
+        base = request.path.rstrip("/") + "/"
+        return response.html(
+            self.render_page(base),
+            headers={
+                "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                "Cache-Control": "no-cache",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
 
-        @webhook.route("/", methods=["GET"])
-        async def page(request: Request) -> HTTPResponse:
-            base = request.path.rstrip("/") + "/"
-            return response.html(
-                self.render_page(base),
-                headers={
-                    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-                    "Cache-Control": "no-cache",
-                    "X-Content-Type-Options": "nosniff",
-                },
-            )
+    async def health(self, _: Request) -> HTTPResponse:
+        """GET /health (SocketIOInput's health check, moved off the page's URL)."""
+        return response.json({"status": "ok"})
 
-        @webhook.route("/health", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+    async def static_file(self, _: Request, name: str) -> HTTPResponse:
+        """GET /static/<name>: one of STATIC_FILES, nothing else."""
+        content_type = STATIC_FILES.get(name)
+        if content_type is None:
+            return response.json({"error": {"code": "not_found", "message": "No such file."}}, 404)
+        return await response.file(
+            os.path.join(STATIC_DIR, name),
+            mime_type=content_type,
+            headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
+        )
 
-        @webhook.route("/static/<name>", methods=["GET"])
-        async def static(_: Request, name: str) -> HTTPResponse:
-            content_type = STATIC_FILES.get(name)
-            if content_type is None:
-                return response.json({"error": {"code": "not_found", "message": "No such file."}}, 404)
-            return await response.file(
-                os.path.join(STATIC_DIR, name),
-                mime_type=content_type,
-                headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
-            )
+    async def upload(self, request: Request) -> HTTPResponse:
+        """POST /upload: one checked file into the media store -> 201 with its reference."""
+        if not self._authorised(request):
+            return UploadError(401, "unauthorized", "Sign in again to send files.").as_response()
+        try:
+            fields, files = await read_multipart(request, self.media_store)
+            uploads = files.getlist("file") or []
+            if len(uploads) != 1:
+                raise UploadError(400, "bad_request", "Send exactly one file in the 'file' field.")
+            declared = fields.get("type") or None
+            (reference,) = await store_files(self.media_store, uploads, declared)
+        except UploadError as error:
+            logger.info("Web chat upload refused: %s", error)
+            return error.as_response()
+        return response.json({"attachment": reference}, status=201)
 
-        @webhook.route("/upload", methods=["POST"], stream=True)
-        async def upload(request: Request) -> HTTPResponse:
-            if not self._authorised(request):
-                return UploadError(401, "unauthorized", "Sign in again to send files.").as_response()
-            try:
-                fields, files = await read_multipart(request, self.media_store)
-                uploads = files.getlist("file") or []
-                if len(uploads) != 1:
-                    raise UploadError(400, "bad_request", "Send exactly one file in the 'file' field.")
-                declared = fields.get("type") or None
-                (reference,) = await store_files(self.media_store, uploads, declared)
-            except UploadError as error:
-                logger.info("Web chat upload refused: %s", error)
-                return error.as_response()
-            return response.json({"attachment": reference}, status=201)
 
-        return webhook
+def _handler(method: Callable[..., Awaitable[HTTPResponse]]) -> Callable[..., Awaitable[HTTPResponse]]:
+    """A plain function calling the bound ``method``: Sanic writes attributes on route handlers,
+    which bound methods cannot take."""
+
+    @functools.wraps(method)
+    async def handler(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+        return await method(request, *args, **kwargs)
+
+    return handler
 
 
 def _html_escape(text: str) -> str:

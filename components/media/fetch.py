@@ -12,10 +12,15 @@ How it stays safe (the honest, simple approach):
   checked again, and only http/https is allowed.
 - One time budget (``url_timeout_s``) covers every hop and the body; each socket operation
   also times out, so a server that drips bytes is cut off.
-- The size cap is enforced while streaming; Content-Length only lets us refuse early.
+- The size cap is enforced while streaming (``CappedBody``); Content-Length only lets us refuse
+  early.
 - Environment proxies are not used (a proxy would make the address check meaningless).
 - Slack private file URLs get ``Authorization: Bearer <slack_bot_token>``, and only hosts of
   Slack get it: a redirect elsewhere loses the token.
+
+``check_response``, ``redirect_target`` and ``CappedBody`` are the one reading of an HTTP answer
+(status, Slack's login page, redirects, size cap); the Slack channel's own downloader, which
+fetches with aiohttp and sends its token only to Slack's hosts, uses them too.
 """
 
 import concurrent.futures
@@ -25,13 +30,15 @@ import socket
 import ssl
 import time
 import urllib.parse
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 from components.media import errors
 from components.media.policy import MediaPolicy
 
-_CHUNK = 64 * 1024
-_REDIRECTS = {301, 302, 303, 307, 308}
+# Bytes asked for per read while streaming a body.
+CHUNK_BYTES = 64 * 1024
+# HTTP statuses that are redirects; each hop is followed by hand and checked again.
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _SLACK_HOST_SUFFIXES = (".slack.com", ".slack-edge.com")
 _USER_AGENT = "rasa-multimodal-media/1.0"
 
@@ -144,6 +151,76 @@ def _parse_url(url: str, source: str, kind: Optional[str]) -> urllib.parse.Split
     return parts
 
 
+def check_response(
+    status: int,
+    content_type: Optional[str],
+    source: str,
+    kind: Optional[str],
+    from_slack: bool = False,
+) -> None:
+    """Raises the AttachmentError a final (non-redirect) answer stands for; returns for 200.
+
+    404/410 -> not_found, 401/403 -> unauthorized, anything else but 200 -> unreachable. A 200
+    HTML page from Slack (``from_slack``) is its sign-in page, the answer to a missing or
+    under-scoped token: unauthorized, not a photo.
+    """
+    if status in (404, 410):
+        raise errors.make_error(errors.NOT_FOUND, source, kind)
+    if status in (401, 403):
+        raise errors.make_error(errors.UNAUTHORIZED, source, kind)
+    if status != 200:
+        raise errors.make_error(errors.UNREACHABLE, source, kind)
+    if from_slack and (content_type or "").lower().startswith("text/html"):
+        raise errors.make_error(errors.UNAUTHORIZED, source, kind)
+
+
+def redirect_target(
+    url: str, status: int, location: Optional[str], source: str, kind: Optional[str]
+) -> Optional[str]:
+    """The absolute URL a redirect answer points to, None for an answer that is no redirect;
+    a redirect without a Location header is unreachable."""
+    if status not in REDIRECT_STATUSES:
+        return None
+    if not location:
+        raise errors.make_error(errors.UNREACHABLE, source, kind)
+    return urllib.parse.urljoin(url, location)
+
+
+class CappedBody:
+    """A response body collected chunk by chunk and refused (``too_large``) as soon as it
+    passes ``limit`` bytes: a declared Content-Length over the cap is refused before reading,
+    and a body without one (or lying about it) is cut off while streaming."""
+
+    def __init__(
+        self,
+        limit: int,
+        source: str,
+        kind: Optional[str],
+        declared_length: Union[str, int, None] = None,
+    ) -> None:
+        """Raises ``too_large`` at once when the declared length is over ``limit``."""
+        self.limit = limit
+        self._too_large = errors.make_error(
+            errors.TOO_LARGE, source, kind, limit=errors.human_size(limit)
+        )
+        self._chunks: List[bytes] = []
+        self._received = 0
+        declared = str(declared_length).strip() if declared_length is not None else ""
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large
+
+    def add(self, chunk: bytes) -> None:
+        """Keeps ``chunk``; raises ``too_large`` when the body passes the cap with it."""
+        self._received += len(chunk)
+        if self._received > self.limit:
+            raise self._too_large
+        self._chunks.append(chunk)
+
+    def value(self) -> bytes:
+        """The body received so far."""
+        return b"".join(self._chunks)
+
+
 def fetch_url(
     url: str, policy: MediaPolicy, source: str, kind: Optional[str] = None
 ) -> Tuple[bytes, Optional[str]]:
@@ -155,24 +232,14 @@ def fetch_url(
         for _hop in range(policy.max_redirects + 1):
             parts = _parse_url(current, source, kind)
             status, headers, body = _request_once(parts, policy, source, kind, limit, deadline)
-            if status in _REDIRECTS:
-                location = headers.get("location")
-                if not location:
-                    raise errors.make_error(errors.UNREACHABLE, source, kind)
-                current = urllib.parse.urljoin(current, location)
+            target = redirect_target(current, status, headers.get("location"), source, kind)
+            if target is not None:
+                current = target
                 continue
-            if status in (404, 410):
-                raise errors.make_error(errors.NOT_FOUND, source, kind)
-            if status in (401, 403):
-                raise errors.make_error(errors.UNAUTHORIZED, source, kind)
-            if status != 200:
-                raise errors.make_error(errors.UNREACHABLE, source, kind)
             content_type = headers.get("content-type")
-            if is_slack_file_host(parts.hostname or "") and (content_type or "").startswith(
-                "text/html"
-            ):
-                # Slack answers a missing or under-scoped token with its login page, status 200.
-                raise errors.make_error(errors.UNAUTHORIZED, source, kind)
+            check_response(
+                status, content_type, source, kind, is_slack_file_host(parts.hostname or "")
+            )
             return body, content_type
         raise errors.make_error(errors.UNREACHABLE, source, kind)  # too many redirects
     except (TimeoutError, concurrent.futures.TimeoutError, socket.timeout) as exc:
@@ -222,12 +289,14 @@ def _request_once(
         try:
             connection.request("GET", path, headers=request_headers)
             sock = connection.sock  # getresponse() may hand the socket over to the response
-            response = connection.getresponse()
-            headers = {k.lower(): v for k, v in response.getheaders()}
-            if response.status in _REDIRECTS or response.status != 200:
-                return response.status, headers, b""
-            body = _read_capped(response, sock, headers, limit, source, kind, deadline)
-            return response.status, headers, body
+            # Closing the response closes the socket it took over: a body refused half-way must
+            # not keep the connection (and the server's writes) open until garbage collection.
+            with connection.getresponse() as response:
+                headers = {k.lower(): v for k, v in response.getheaders()}
+                if response.status != 200:  # a redirect or an error: the body is not needed
+                    return response.status, headers, b""
+                body = _read_capped(response, sock, headers, limit, source, kind, deadline)
+                return response.status, headers, body
         except (ConnectionError, socket.timeout) as exc:
             last_error = exc  # try the next address of the same, already checked, host
         finally:
@@ -246,20 +315,13 @@ def _read_capped(
     deadline: _Deadline,
 ) -> bytes:
     """The body, stopping as soon as it passes ``limit`` bytes or the time budget."""
-    too_large = errors.make_error(errors.TOO_LARGE, source, kind, limit=errors.human_size(limit))
-    declared = headers.get("content-length")
-    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: List[bytes] = []
-    received = 0
+    body = CappedBody(limit, source, kind, headers.get("content-length"))
     while True:
         if sock is not None:  # no single read may outlast the whole fetch's budget
             sock.settimeout(deadline.left())
-        chunk = response.read1(_CHUNK) if hasattr(response, "read1") else response.read(_CHUNK)
+        chunk = (
+            response.read1(CHUNK_BYTES) if hasattr(response, "read1") else response.read(CHUNK_BYTES)
+        )
         if not chunk:
-            break
-        received += len(chunk)
-        if received > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+            return body.value()
+        body.add(chunk)
