@@ -1,0 +1,145 @@
+"""Runs Rasa's NLU graph off the server's event loop, so text never waits behind media.
+
+Why: Rasa 3.6 runs the whole NLU graph synchronously inside ``MessageProcessor.parse_message``,
+on the event loop that serves every conversation of the process. One voice message being
+transcribed (seconds of CPU), five large photos being decoded, or a slow download held every
+other customer's reply, and even ``GET /status``, until it returned.
+
+What: ``install()`` replaces ``MessageProcessor.parse_message`` with a version that runs the same
+graph call (``_parse_message_with_graph``) in a worker thread and awaits it, so the loop keeps
+serving other conversations. Two bounded pools keep text apart from media: a message that carries
+or names media (attachments in its metadata, or an inline reference in its text) runs in the
+media pool; a text-only message runs in the text pool and so never queues behind a transcription.
+
+Why this mechanism and not another (several Sanic workers, a separate NLU server): it keeps the
+embedded default one process with one copy of every model in memory (a replica with all models
+loaded is over 2 GB), and it keeps Rasa's own guarantees. Per-conversation order is Rasa's lock
+store: ``Agent.handle_message`` holds the conversation's lock while the message is parsed and
+answered, so a customer's second message is never answered before the first. Scale-out beyond one
+process is Rasa's replicas with a Redis lock store (see the deployment docs), and this module works
+unchanged in each replica.
+
+Bounds: each pool has a fixed number of threads (``MM_NLU_MEDIA_WORKERS``, default 1;
+``MM_NLU_TEXT_WORKERS``, default 2), so however many media messages arrive, at most that many are
+decoded at once and memory stays bounded by the per-message media limits times the workers; the
+waiting messages hold only their text and references. Components are written for this: one
+instance serves every conversation, keeps no per-conversation state and guards lazy loading with
+a lock. Because a message can wait for a media worker longer than Rasa's 60 s default ticket
+lifetime, ``scripts/serve`` raises ``TICKET_LOCK_LIFETIME``.
+
+The channels of this package call ``install()`` when Rasa builds their blueprints; it is
+idempotent and changes nothing for a processor that uses a remote NLU server (``http_interpreter``).
+"""
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import logging
+import os
+import re
+import threading
+from typing import Any, Dict, Optional, Text
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from components.constants import ATTACHMENTS
+from components.media.mime import EXTENSION_KINDS
+
+logger = logging.getLogger(__name__)
+
+MEDIA_WORKERS_ENV = "MM_NLU_MEDIA_WORKERS"
+TEXT_WORKERS_ENV = "MM_NLU_TEXT_WORKERS"
+
+# Anything in a text that may be a media reference the resolver would fetch or decode: a data:
+# URI, a URL, or a name with a media extension. False positives only cost a place in the media pool.
+_EXTENSIONS = "|".join(sorted(re.escape(ext.lstrip(".")) for ext in EXTENSION_KINDS))
+_MAYBE_MEDIA = re.compile(rf"data:|https?://|\.(?:{_EXTENSIONS})\b", re.IGNORECASE)
+
+
+def _workers(env: str, default: int) -> int:
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{env} must be a whole number of threads, got {raw!r}.") from None
+    if value < 1:
+        raise ValueError(f"{env} must be 1 or more, got {value}.")
+    return value
+
+
+def carries_media(message: UserMessage) -> bool:
+    """True when parsing ``message`` may download, decode or transcribe media."""
+    metadata = message.metadata if isinstance(message.metadata, dict) else {}
+    if metadata.get(ATTACHMENTS):
+        return True
+    return bool(_MAYBE_MEDIA.search(message.text or ""))
+
+
+@dataclasses.dataclass
+class _Pools:
+    media: concurrent.futures.ThreadPoolExecutor
+    text: concurrent.futures.ThreadPoolExecutor
+
+
+_install_lock = threading.Lock()
+_pools: Optional[_Pools] = None
+_rasa_parse_message = MessageProcessor.parse_message
+
+
+def _parse_media_message(
+    processor: MessageProcessor,
+    message: UserMessage,
+    tracker: DialogueStateTracker,
+    only_output_properties: bool,
+) -> Dict[Text, Any]:
+    """The graph call for a message with media, logged when a worker starts on it (operators see
+    queueing in the log; the serving tests wait for this line)."""
+    logger.info("NLU media worker started on a message from %s", message.sender_id)
+    return processor._parse_message_with_graph(message, tracker, only_output_properties)
+
+
+async def _parse_message_off_loop(
+    self: MessageProcessor,
+    message: UserMessage,
+    tracker: Optional[DialogueStateTracker] = None,
+    only_output_properties: bool = True,
+) -> Dict[Text, Any]:
+    """``MessageProcessor.parse_message`` with the graph run in a worker thread.
+
+    The steps before and after the graph call are Rasa 3.6.21's own (retrieval intent, unseen
+    features check), called through the same private methods."""
+    if self.http_interpreter or _pools is None:
+        return await _rasa_parse_message(self, message, tracker, only_output_properties)
+    if tracker is None:
+        tracker = DialogueStateTracker.from_events(message.sender_id, [])
+    loop = asyncio.get_running_loop()
+    if carries_media(message):
+        pool, run = _pools.media, _parse_media_message
+    else:
+        pool, run = _pools.text, MessageProcessor._parse_message_with_graph
+    parse_data = await loop.run_in_executor(pool, run, self, message, tracker, only_output_properties)
+    self._update_full_retrieval_intent(parse_data)
+    self._check_for_unseen_features(parse_data)
+    return parse_data
+
+
+def install() -> None:
+    """Makes every ``MessageProcessor`` of this process parse off the event loop (idempotent)."""
+    global _pools
+    with _install_lock:
+        if _pools is not None:
+            return
+        _pools = _Pools(
+            media=concurrent.futures.ThreadPoolExecutor(
+                _workers(MEDIA_WORKERS_ENV, 1), thread_name_prefix="nlu-media"
+            ),
+            text=concurrent.futures.ThreadPoolExecutor(
+                _workers(TEXT_WORKERS_ENV, 2), thread_name_prefix="nlu-text"
+            ),
+        )
+        MessageProcessor.parse_message = _parse_message_off_loop  # type: ignore[assignment]
+        logger.info("NLU runs off the event loop (media and text worker pools).")
