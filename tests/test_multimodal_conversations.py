@@ -20,7 +20,7 @@ DAMAGED_PHOTO = "data/media/images/damaged_parcel_torn.jpg"
 WRONG_ITEM_PHOTO = "data/media/images/wrong_item_cat.jpg"
 PAYMENT_SCREENSHOT = "data/media/images/payment_error_e4021.png"
 VOICE_ORDER_12345 = "data/media/heldout/voice/where_is_my_order_12345_slt.ogg"
-UPLOADS = ROOT / "var" / "media" / "uploads"  # an AttachmentResolver media root in config.yml
+UPLOADS = ROOT / "var" / "media" / "uploads"  # an AttachmentResolver upload root in config.yml
 
 Say = Callable[..., List[Dict]]
 
