@@ -34,6 +34,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from components.evaluation.stats import latency_ms  # noqa: E402
+from components.threads import configure_threads  # noqa: E402
+
 IMAGES = ROOT / "data" / "media" / "images"
 PHOTOS = ("chelsea", "coffee", "rocket", "astronaut")
 
@@ -79,12 +82,10 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 2) -> Timings:
 
 def row(section: str, metric: str, seconds: Sequence[float], target_ms: Optional[float] = None, note: str = "") -> Row:
     """A Row with p50/p95 (and CPU p50 when measured) in milliseconds."""
-    ms = np.asarray(seconds, dtype=float) * 1000.0
     cpu = getattr(seconds, "cpu", None)
     return Row(
-        section, metric, len(ms), round(float(np.percentile(ms, 50)), 2),
-        round(float(np.percentile(ms, 95)), 2), target_ms, note,
-        None if cpu is None else round(float(np.percentile(np.asarray(cpu) * 1000.0, 50)), 2),
+        section, metric, len(seconds), **latency_ms(seconds), target_ms=target_ms, note=note,
+        cpu_p50_ms=None if cpu is None else latency_ms(cpu)["p50_ms"],
     )
 
 
@@ -114,7 +115,7 @@ def bench_image(args: argparse.Namespace) -> List[Row]:
     start = time.perf_counter()
     featurizer = ImageFeaturizer({"num_threads": args.threads}, "bench_image_featurizer")
     load_s = time.perf_counter() - start
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)  # the bench's cap, whatever the featurizer asked for
     backbone = featurizer._backbone
     rows = [Row("image", "ImageFeaturizer load (EfficientNet-Lite0)", 1, round(load_s * 1000, 1), round(load_s * 1000, 1))]
 
@@ -256,9 +257,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     args = parser.parse_args(argv)
 
-    import torch
-
-    torch.set_num_threads(args.threads)
+    configure_threads(args.threads)
     names = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = [s for s in names if s not in SECTIONS]
     if unknown:
