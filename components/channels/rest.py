@@ -3,7 +3,7 @@
 Register it in credentials.yml in place of ``rest:`` (same URL, same JSON API)::
 
     components.channels.rest.MediaRestInput:
-      media_folder: var/media/uploads   # must be an AttachmentResolver media root
+      media_folder: var/media/uploads   # must be an AttachmentResolver upload root
 
 ``POST /webhooks/rest/webhook`` accepts
 - JSON ``{"sender", "message", "metadata": {"attachments": [{"type", "path"|"url"|"data"}]}}``
@@ -106,20 +106,27 @@ class MediaRestInput(RestInput):
         """
         content_type = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
         if content_type == "multipart/form-data":
-            fields, files = await read_multipart(request, self.media_store)
-            metadata = parse_json_field(fields.get("metadata"), "metadata")
-            metadata = await self.store_inline_data(metadata)
-            uploads = files.getlist("file") or []
-            references = await store_files(self.media_store, uploads, fields.get("type") or None)
-            if references:
-                existing = metadata.get(ATTACHMENTS) or []
-                if not isinstance(existing, list):
-                    existing = [existing]
-                metadata[ATTACHMENTS] = existing + references
-            sender = fields.get("sender")
-            text = fields.get("message") or ""
-            channel = fields.get("input_channel") or self.name()
-            return sender, text, channel, metadata
+            return await self._parse_form(request)
+        return await self._parse_json(request)
+
+    async def _parse_form(self, request: Request) -> Tuple[Optional[Text], Text, Text, Dict[str, Any]]:
+        """A multipart form: fields sender, message, metadata, input_channel and ``file`` parts,
+        each stored, their references added after those in ``metadata``."""
+        fields, files = await read_multipart(request, self.media_store)
+        metadata = parse_json_field(fields.get("metadata"), "metadata")
+        metadata = await self.store_inline_data(metadata)
+        uploads = files.getlist("file") or []
+        references = await store_files(self.media_store, uploads, fields.get("type") or None)
+        if references:
+            existing = metadata.get(ATTACHMENTS) or []
+            if not isinstance(existing, list):
+                existing = [existing]
+            metadata[ATTACHMENTS] = existing + references
+        channel = fields.get("input_channel") or self.name()
+        return fields.get("sender"), fields.get("message") or "", channel, metadata
+
+    async def _parse_json(self, request: Request) -> Tuple[Optional[Text], Text, Text, Dict[str, Any]]:
+        """RestInput's JSON body, size-capped while reading, inline data stored."""
         limit = int(self.media_store.max_upload_bytes * _JSON_SIZE_FACTOR) + FORM_OVERHEAD_BYTES
         try:
             body = await read_body(request, limit)
@@ -141,12 +148,8 @@ class MediaRestInput(RestInput):
         if text is not None and not isinstance(text, str):
             raise UploadError(400, "bad_request", "'message' must be a string.")
         sender = payload.get("sender")
-        return (
-            None if sender is None else str(sender),
-            text or "",
-            payload.get("input_channel") or self.name(),
-            metadata,
-        )
+        channel = payload.get("input_channel") or self.name()
+        return None if sender is None else str(sender), text or "", channel, metadata
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         """RestInput's routes; /webhook also reads multipart forms, with a size cap while reading."""

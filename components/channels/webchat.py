@@ -5,14 +5,15 @@ Register it in credentials.yml by module path::
 
     components.channels.webchat.WebChatInput:
       session_persistence: true
-      media_folder: var/media/uploads   # must be an AttachmentResolver media root
+      media_folder: var/media/uploads   # must be an AttachmentResolver upload root
 
 Routes (prefix ``/webhooks/webchat``): ``GET /`` the chat page, ``GET /static/<file>`` its
 script, style and the socket.io client (served locally, no CDN), ``POST /upload`` (multipart,
 field ``file``, optional ``type`` image|audio) -> ``201 {"attachment": {"type", "path", ...}}``
-or ``4xx {"error": {"code", "message"}}``, ``GET /health``. The socket.io server itself is
-SocketIOInput's (``socketio_path``, default ``/socket.io``). A message with media is the usual
-``user_uttered`` event with ``metadata: {"attachments": [reference]}``.
+or ``4xx {"error": {"code", "message"}}``, ``GET /health`` (SocketIOInput's JSON health check,
+moved off ``/``). The socket.io server itself is SocketIOInput's (``socketio_path``, default
+``/socket.io``). A message with media is the usual ``user_uttered`` event with
+``metadata: {"attachments": [reference]}``.
 
 Clients may only refer to files they uploaded: attachment references in a message are kept only
 when they point into the media store, so a browser cannot make the bot read other server files.

@@ -248,6 +248,33 @@ def fetch_url(
         raise errors.make_error(errors.UNREACHABLE, source, kind) from exc
 
 
+def _checked_addresses(
+    host: str, port: int, policy: MediaPolicy, source: str, kind: Optional[str], deadline: _Deadline
+) -> List[str]:
+    """Every address of ``host``, each allowed by the policy (the SSRF check); raises otherwise."""
+    try:
+        addresses = _resolve_host(host, port, deadline)
+    except socket.gaierror as exc:
+        raise errors.make_error(errors.UNREACHABLE, source, kind) from exc
+    if not addresses:
+        raise errors.make_error(errors.UNREACHABLE, source, kind)
+    if not policy.allow_private_urls and not all(_address_allowed(a, policy) for a in addresses):
+        raise errors.make_error(errors.PRIVATE_ADDRESS, source, kind)
+    return addresses
+
+
+def _request_headers(host: str, https: bool, policy: MediaPolicy) -> Dict[str, str]:
+    """Headers of a media GET; the Slack token only for https Slack file hosts."""
+    headers = {
+        "User-Agent": _USER_AGENT,
+        "Accept": "image/*, audio/*, video/webm, video/mp4;q=0.5, */*;q=0.1",
+        "Accept-Encoding": "identity",
+    }
+    if policy.slack_bot_token and https and is_slack_file_host(host):
+        headers["Authorization"] = f"Bearer {policy.slack_bot_token}"
+    return headers
+
+
 def _request_once(
     parts: urllib.parse.SplitResult,
     policy: MediaPolicy,
@@ -260,29 +287,12 @@ def _request_once(
     host = parts.hostname or ""
     https = parts.scheme.lower() == "https"
     port = parts.port or (443 if https else 80)
-    try:
-        addresses = _resolve_host(host, port, deadline)
-    except socket.gaierror as exc:
-        raise errors.make_error(errors.UNREACHABLE, source, kind) from exc
-    if not addresses:
-        raise errors.make_error(errors.UNREACHABLE, source, kind)
-    if not policy.allow_private_urls and not all(_address_allowed(a, policy) for a in addresses):
-        raise errors.make_error(errors.PRIVATE_ADDRESS, source, kind)
-
-    path = parts.path or "/"
-    if parts.query:
-        path = f"{path}?{parts.query}"
-    request_headers = {
-        "User-Agent": _USER_AGENT,
-        "Accept": "image/*, audio/*, video/webm, video/mp4;q=0.5, */*;q=0.1",
-        "Accept-Encoding": "identity",
-    }
-    if policy.slack_bot_token and https and is_slack_file_host(host):
-        request_headers["Authorization"] = f"Bearer {policy.slack_bot_token}"
-
+    addresses = _checked_addresses(host, port, policy, source, kind, deadline)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    request_headers = _request_headers(host, https, policy)
+    connection_class = _PinnedHTTPSConnection if https else _PinnedHTTPConnection
     last_error: Optional[BaseException] = None
     for ip in addresses:
-        connection_class = _PinnedHTTPSConnection if https else _PinnedHTTPConnection
         connection = connection_class(
             host, port, ip, timeout=min(deadline.left(), policy.url_timeout_s)
         )
