@@ -117,6 +117,22 @@ def test_disallowed_type_is_refused(tmp_path: Path) -> None:
     assert caught.value.code == "unsupported_type"
 
 
+def test_an_unknown_declared_kind_is_answered_with_the_formats_this_store_accepts(tmp_path: Path) -> None:
+    store = MediaStore.from_config(
+        {
+            "media_folder": str(tmp_path / "narrow"),
+            "allowed_image_types": ["jpeg"],
+            "allowed_audio_types": ["ogg", "mp3"],
+        }
+    )
+    with pytest.raises(AttachmentError) as caught:
+        store.save(PHOTO.read_bytes(), declared_kind="document")
+    assert caught.value.code == "unsupported_type" and http_status_for(caught.value) == 415
+    assert caught.value.message.endswith(
+        "Please send a photo (JPEG) or a voice message (OGG/Opus or MP3)."
+    )
+
+
 def test_stored_reference_only_accepts_files_of_the_store(store: MediaStore, tmp_path: Path) -> None:
     reference = store.save(PHOTO.read_bytes(), name="parcel.jpg")
     kept = store.stored_reference({"path": reference["path"], "type": "audio", "url": "http://x"})

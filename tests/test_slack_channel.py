@@ -183,6 +183,18 @@ def test_url_mode_passes_slack_url_to_the_resolver(fake_slack: FakeSlack) -> Non
     assert fake_slack.file_requests == [] or all("FURLMODE01" not in r["path"] for r in fake_slack.file_requests)
 
 
+def test_refused_file_type_names_the_formats_the_channel_accepts(fake_slack: FakeSlack, tmp_path: Path) -> None:
+    policy = MediaPolicy(allowed_image_types=("image/jpeg",), allowed_audio_types=("audio/ogg",))
+    channel = SlackMediaInput(
+        BOT_TOKEN, slack_signing_secret="s", slack_api_url=fake_slack.api_url,
+        media_store=MediaStore(str(tmp_path / "uploads"), policy),
+    )
+    file = fake_slack.add_file("FSPREADSHEET", "costs.xlsx", b"PK\x03\x04", "application/vnd.ms-excel", "xlsx")
+    references, (problem,) = asyncio.run(channel.collect_files([file]))
+    assert references == [] and problem.code == "unsupported_type"
+    assert problem.message.endswith("Please send a photo (JPEG) or a voice message (OGG/Opus).")
+
+
 def test_file_over_the_cap_is_refused_while_downloading_whatever_slack_says(fake_slack: FakeSlack, tmp_path: Path) -> None:
     """The file object claims 100 bytes; the download itself is capped and nothing is stored."""
     store = MediaStore(str(tmp_path / "uploads"), MediaPolicy(max_image_bytes=5_000))

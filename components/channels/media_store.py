@@ -13,8 +13,9 @@ the AttachmentResolver reads back. The store
   sender chose (file name, claimed type) reaches the file system;
 - writes atomically (temporary file + rename), so a reader never sees half a file.
 
-The folder must be one of the AttachmentResolver's ``media_roots`` (default
-``var/media/uploads``); with several ``rasa run`` replicas it must be shared storage.
+The folder must be one of the AttachmentResolver's ``upload_roots`` (default
+``var/media/uploads``: read at inference, never fingerprinted or used as training media); with
+several ``rasa run`` replicas it must be shared storage.
 """
 
 import hashlib
@@ -27,7 +28,7 @@ from components.media import errors
 from components.media.errors import AttachmentError
 from components.media.mime import AUDIO, IMAGE, normalise_mime
 from components.media.policy import MediaPolicy
-from components.media.sniff import check_type, verify_audio, verify_image
+from components.media.sniff import check_type, unsupported_type, verify_audio, verify_image
 
 DEFAULT_FOLDER = "var/media/uploads"
 
@@ -84,14 +85,14 @@ def clean_display_name(name: Optional[str]) -> Optional[str]:
     return base[:_MAX_NAME] or None
 
 
-def kind_of_declared(kind: Optional[str]) -> Optional[str]:
+def kind_of_declared(kind: Optional[str], policy: MediaPolicy) -> Optional[str]:
     """'image' / 'audio' for a declared kind, None for no claim; anything else is refused."""
     if kind is None or kind == "":
         return None
     lowered = str(kind).strip().lower()
     if lowered in (IMAGE, AUDIO):
         return lowered
-    raise errors.make_error(errors.UNSUPPORTED_TYPE, str(kind)[:40])
+    raise unsupported_type(policy, str(kind)[:40], None)
 
 
 class MediaStore:
@@ -130,7 +131,7 @@ class MediaStore:
         source: str = "upload",
     ) -> Tuple[str, str]:
         """(kind, mime) of acceptable media; raises AttachmentError with the customer message."""
-        kind = kind_of_declared(declared_kind)
+        kind = kind_of_declared(declared_kind, self.policy)
         if not data:
             raise errors.make_error(errors.CORRUPT, source, kind)
         if len(data) > self.policy.max_bytes(kind):

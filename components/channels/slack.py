@@ -33,7 +33,8 @@ credentials.yml::
       slack_signing_secret: "${SLACK_SIGNING_SECRET}"
       # slack_api_url: https://slack.com/api/   (a test or proxy Slack API)
       # download_files: true
-      # media_folder: var/media/uploads          (an AttachmentResolver media root)
+      # download_timeout_s: 15                   (one file's whole download)
+      # media_folder: var/media/uploads          (an AttachmentResolver upload root)
 """
 
 import asyncio
@@ -64,6 +65,7 @@ from components.media.fetch import (
     redirect_target,
 )
 from components.media.mime import kind_of_mime
+from components.media.sniff import unsupported_type
 
 logger = logging.getLogger(__name__)
 
@@ -217,13 +219,12 @@ class SlackMediaInput(SlackInput):
             reference["name"] = file["name"]
         return reference
 
-    @staticmethod
-    def _file_kind(file: Dict[str, Any]) -> str:
+    def _file_kind(self, file: Dict[str, Any]) -> str:
         """'image' / 'audio' from Slack's mimetype; anything else is refused before download."""
         source = str(file.get("name") or file.get("id") or "file")
         kind = kind_of_mime(file.get("mimetype"))
         if kind is None:
-            raise errors.make_error(errors.UNSUPPORTED_TYPE, source)
+            raise unsupported_type(self.media_store.policy, source, None)
         return kind
 
     async def _file_info(self, file: Dict[str, Any]) -> Dict[str, Any]:
