@@ -5,7 +5,6 @@ conversation. Screenshots of every step go to test-artifacts/webchat/."""
 import hashlib
 import os
 import subprocess
-import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
@@ -83,12 +82,9 @@ def bot_texts(page: Any) -> List[str]:
 
 
 def wait_for_bot_count(page: Any, count: int, timeout: float = 120) -> None:
-    """Polls from Python: the page's CSP forbids the eval that page.wait_for_function uses."""
-    deadline = time.monotonic() + timeout
-    while page.locator(".message.bot").count() < count:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"fewer than {count} bot messages after {timeout:.0f} s: {bot_texts(page)}")
-        page.wait_for_timeout(200)
+    """Waits for the count-th bot message with a locator (the page's CSP forbids the eval that
+    page.wait_for_function would use; Playwright's selector engine is not affected)."""
+    page.locator(".message.bot").nth(count - 1).wait_for(state="attached", timeout=timeout * 1000)
 
 
 def user_events(server: str, sender: str) -> List[Dict[str, Any]]:
