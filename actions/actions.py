@@ -276,6 +276,11 @@ def reason_needs_photo(reason: Any) -> bool:
     return bool(reason) and bool(PHOTO_REASON_PATTERN.search(str(reason)))
 
 
+def is_empty_message(parse_data: Dict[str, Any]) -> bool:
+    """No words and no usable media: an empty message, or only files the pipeline refused."""
+    return not (parse_data.get("text") or "").strip() and not parse_data.get(MEDIA_REFERENCES)
+
+
 def attachment_error_texts(parse_data: Dict[str, Any]) -> List[str]:
     """One customer-facing line per attachment problem the NLU pipeline reported."""
     texts = []
@@ -510,6 +515,12 @@ class ActionClarifyOrFallback(Action):
         streak = not_understood_streak(_events_of_current_session(tracker))
         latest = tracker.latest_message or {}
         intent = (latest.get("intent") or {}).get("name")
+        if is_empty_message(latest):
+            # Nothing to understand. A refused file was already explained (validate_slot_mappings
+            # says what was wrong with it); otherwise ask for words.
+            if not attachment_error_texts(latest):
+                dispatcher.utter_message(response="utter_ask_to_type")
+            return [SlotSet("offer_human", streak >= 3)]
         if streak >= 3:
             return [SlotSet("offer_human", True)]
         choices = top_intents(latest) if streak <= 1 else []

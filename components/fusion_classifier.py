@@ -4,6 +4,12 @@ A trainable Rasa 3.6 intent classifier. It reads one vector per modality from th
 origins, fuses them with self-attention (missing modalities masked) and sets ``intent``,
 ``intent_ranking``, ``sentiment`` (also as a ``sentiment`` entity, so slots and rules can react) and
 ``explanation`` (how much each modality contributed). Weights persist as safetensors plus JSON.
+
+A message with nothing to classify (no text, and no image or audio that could be used: a voice
+message refused as silent, an empty REST message) still gets an intent, Rasa's "nothing
+predicted" ``{"name": None, "confidence": 0.0}``: ``FallbackClassifier`` then predicts
+``nlu_fallback`` and the dialogue answers, instead of the NLU run failing and the message being
+lost.
 """
 
 import json
@@ -27,7 +33,9 @@ from rasa.shared.nlu.constants import (
     ENTITY_ATTRIBUTE_VALUE,
     EXTRACTOR,
     INTENT,
+    INTENT_NAME_KEY,
     INTENT_RANKING_KEY,
+    PREDICTED_CONFIDENCE_KEY,
     TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
@@ -59,6 +67,15 @@ META_FILE = "fusion.json"
 FUSION_MODES = ("attention", "concat")
 # Bumped whenever the persisted network layout changes; older models must be retrained.
 FORMAT_VERSION = 2
+
+
+def _set_nothing_predicted(message: Message) -> None:
+    """Rasa's empty prediction, so downstream classifiers and the dialogue see an intent (an
+    intent set by an earlier classifier is kept)."""
+    if message.get(INTENT) is not None:
+        return
+    message.set(INTENT, {INTENT_NAME_KEY: None, PREDICTED_CONFIDENCE_KEY: 0.0}, add_to_output=True)
+    message.set(INTENT_RANKING_KEY, [], add_to_output=True)
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
@@ -350,6 +367,8 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Sets intent, intent_ranking, sentiment and explanation on each message."""
+        for message in messages:
+            _set_nothing_predicted(message)  # replaced below for every message with features
         if self._model is None or not messages:
             return messages
         specs = [ModalitySpec(**spec) for spec in self._meta["modalities"]]
@@ -358,7 +377,7 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
         for i, message in enumerate(messages):
             present = prediction.present[i]
             if not present.any():
-                continue  # nothing to classify (no text, image or audio features)
+                continue  # nothing to classify: keeps the "nothing predicted" intent
             self._set_intent(message, prediction.intent[i])
             if self._meta.get("sentiment_trained"):
                 self._set_sentiment(message, prediction.sentiment[i])

@@ -227,7 +227,9 @@ def test_fine_tuned_encoder_trains_persists_and_leaves_the_shared_encoder_alone(
     classifier.process(first)
     assert [m.get(INTENT)["name"] for m in first[:3]] == ["order_status", "thank", "damaged_item"]
     assert set(first[0].get(EXPLANATION)["modality_weights"]) == {"text", "lexical"}
-    assert first[3].get(INTENT) is None  # nothing to classify: no text, no media
+    # Nothing to classify (no text, no media): Rasa's empty prediction, so FallbackClassifier can act.
+    assert first[3].get(INTENT) == {"name": None, "confidence": 0.0}
+    assert first[3].get(INTENT_RANKING_KEY) == []
 
     tuned = classifier._encoder.encode(["where is my order"])[:, :-1]
     assert np.abs(tuned - before).max() > 1e-3  # the copy moved ...
