@@ -33,6 +33,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
+from components.channels import nlu_offload
 from components.channels.media_store import MediaStore
 from components.channels.uploads import (
     FORM_OVERHEAD_BYTES,
@@ -153,6 +154,7 @@ class MediaRestInput(RestInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         """RestInput's routes; /webhook also reads multipart forms, with a size cap while reading."""
+        nlu_offload.install()  # this channel's messages are parsed off the event loop
         webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
 
         @webhook.route("/", methods=["GET"])

@@ -53,6 +53,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from components.channels import nlu_offload
 from components.channels.media_store import MediaStore
 from components.constants import ATTACHMENTS
 from components.media import errors
@@ -350,6 +351,7 @@ class SlackMediaInput(SlackInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """/webhooks/slack/webhook: signed events (JSON) and interactive payloads (form)."""
+        nlu_offload.install()  # this channel's messages are parsed off the event loop
         slack_webhook = Blueprint("slack_media_webhook", __name__)
 
         async def health(_: Request) -> HTTPResponse:

@@ -35,6 +35,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from components.channels import nlu_offload
 from components.channels.media_store import MediaStore
 from components.channels.uploads import UploadError, read_multipart, store_files
 from components.constants import ATTACHMENTS
@@ -194,6 +195,7 @@ class WebChatInput(SocketIOInput):
         (``self.sio``, with the socket event handlers) and never registered. The routes go on
         a SocketBlueprint of this channel's own, which attaches that same server to the app.
         """
+        nlu_offload.install()  # this channel's messages are parsed off the event loop
         super().blueprint(self._keep_uploads_only(on_new_message))
         assert self.sio is not None
         self._handle_session_requests()
