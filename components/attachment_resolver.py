@@ -3,7 +3,7 @@
 For every message it reads references from metadata (``{"attachments": [...]}``) and from the
 text (markdown image or link, bare media path under a media root, media URL, data: URI), resolves
 them under a ``MediaPolicy`` and puts:
-- ``media`` (internal, not in the parse output): the list of ``components.media.Attachment``;
+- ``media`` (internal, not in the parse output): the list of ``components.media.attachment.Attachment``;
 - ``media_references`` (parse output): ``[{"type", "sha256", "source", "mime"}]``;
 - ``attachment_errors`` (parse output): ``[{"source", "code", "message"}]``, the message being
   something the assistant can say to the customer.

@@ -13,7 +13,7 @@ ATTACHMENTS = "attachments"
 # inline "data" blob is never one of them.
 REFERENCE_KEYS = ("type", "path", "url", "name", "mime", "sha256", "source")
 
-# Internal Message key (not in the parse output): resolved media, a list of ``components.media.Attachment``.
+# Internal Message key (not in the parse output): resolved media, a list of ``components.media.attachment.Attachment``.
 MEDIA = "media"
 
 # Internal Message key (not in the parse output): the message's audio decoded to 16 kHz mono, a list of

@@ -24,8 +24,8 @@ from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturiz
 from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
-from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from components.batch_featurizer import BatchFeaturizer
 from components.constants import IMAGE_FEATURES, IMAGE_TAGS
 from components.fingerprint import hash_paths
 from components.media import errors
@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False
 )
-class ImageFeaturizer(DenseFeaturizer, GraphComponent):
+class ImageFeaturizer(BatchFeaturizer, DenseFeaturizer, GraphComponent):
     """Dense image features (frozen CNN) + presence flag on ``text``, and ``image_tags``."""
 
     @staticmethod
@@ -188,16 +188,6 @@ class ImageFeaturizer(DenseFeaturizer, GraphComponent):
     def feature_width(self) -> int:
         """Width of every feature row this featurizer emits: backbone features + presence flag."""
         return self._backbone.feature_dim + 1
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Featurizes all training examples, images in batches of `batch_size`."""
-        self._featurize(training_data.training_examples)
-        return training_data
-
-    def process(self, messages: List[Message]) -> List[Message]:
-        """Featurizes incoming messages; never raises for a bad image."""
-        self._featurize(messages)
-        return messages
 
     def _featurize(self, messages: List[Message]) -> None:
         # Messages without text and without images (intent- or action-only lookups in training

@@ -19,8 +19,8 @@ from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturiz
 from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
-from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from components.batch_featurizer import BatchFeaturizer
 from components.constants import TEXT_FEATURES
 from components.text.encoder import ModelNotFoundError, SentenceEncoder, load_encoder
 from components.threads import configure_threads
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False
 )
-class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
+class SentenceEmbeddingFeaturizer(BatchFeaturizer, DenseFeaturizer, GraphComponent):
     """Adds sentence-transformers sentence (and token-aligned sequence) features for TEXT."""
 
     @staticmethod
@@ -97,16 +97,6 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     def width(self) -> int:
         """Feature width: embedding dimension plus the presence flag."""
         return self.encoder.dimension + 1
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Featurizes all training examples in batches."""
-        self._featurize(training_data.training_examples)
-        return training_data
-
-    def process(self, messages: List[Message]) -> List[Message]:
-        """Featurizes incoming messages (batched when Rasa passes several)."""
-        self._featurize(messages)
-        return messages
 
     def _featurize(self, messages: List[Message]) -> None:
         with_text = [m for m in messages if (m.get(TEXT) or "").strip()]

@@ -112,10 +112,7 @@ class SpeechFeaturizer(DenseFeaturizer, GraphComponent):
                 raise InvalidConfigException(
                     f"SpeechFeaturizer: '{key}' must be a positive integer, got {config.get(key)!r}."
                 )
-        try:
-            AudioLimits.from_config(config)
-        except (TypeError, ValueError) as e:
-            raise InvalidConfigException(f"SpeechFeaturizer: {e}") from e
+        AudioLimits.for_component("SpeechFeaturizer", config)
 
     @staticmethod
     def required_packages() -> List[Text]:

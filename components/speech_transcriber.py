@@ -227,10 +227,7 @@ class SpeechTranscriber(GraphComponent):
             raise InvalidConfigException(
                 f"SpeechTranscriber: join_spoken_digits must be a whole number >= 0 (0 = off), got {join!r}."
             )
-        try:
-            AudioLimits.from_config(config)
-        except (TypeError, ValueError) as e:
-            raise InvalidConfigException(f"SpeechTranscriber: {e}") from e
+        AudioLimits.for_component("SpeechTranscriber", config)
 
     # ---- model -----------------------------------------------------------------------------
 

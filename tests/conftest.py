@@ -7,7 +7,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, ContextManager, Dict, Iterator, List, Optional
 
 from bench import servers
 
@@ -97,6 +97,22 @@ def serve_rasa(model: Path, credentials: str, action_server: str, folder: Path) 
         model, folder / "credentials.yml", folder / "endpoints.yml", folder / "rasa-server.log"
     ) as service:
         yield service.wait_until_up(300)
+
+
+@pytest.fixture(scope="module")
+def channel_server(
+    trained_assistant: Path, action_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str, str], ContextManager[str]]:
+    """``with channel_server(name, credentials_yml_text) as url``: the assistant served by `rasa
+    run` with only these channels, for a channel test module."""
+
+    @contextlib.contextmanager
+    def start(name: str, credentials: str) -> Iterator[str]:
+        folder = tmp_path_factory.mktemp(name)
+        with serve_rasa(trained_assistant, credentials, action_server, folder) as url:
+            yield url
+
+    return start
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ from components.constants import MEDIA
 
 @dataclass(frozen=True)
 class LocalAttachment:
-    """The fields of ``components.media.Attachment`` that the image components read."""
+    """The fields of ``components.media.attachment.Attachment`` that the image components read."""
 
     kind: str
     data: bytes = field(repr=False)

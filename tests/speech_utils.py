@@ -95,7 +95,7 @@ def concat_wav(wav: bytes, times: int) -> bytes:
 
 @dataclass(frozen=True)
 class FakeAttachment:
-    """Duck-typed stand-in for ``components.media.Attachment`` (same attributes, real bytes)."""
+    """Duck-typed stand-in for ``components.media.attachment.Attachment`` (same attributes, real bytes)."""
 
     kind: str
     data: bytes

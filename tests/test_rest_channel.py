@@ -9,13 +9,13 @@ import os
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Callable, ContextManager, Dict, Iterator, List
 
 import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import ROOT, serve_rasa
+from tests.conftest import ROOT
 
 PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_torn.jpg"
 SCREENSHOT = ROOT / "data" / "media" / "images" / "payment_error_e5103.png"
@@ -23,16 +23,12 @@ MAX_IMAGE_BYTES = 200_000
 
 
 @pytest.fixture(scope="module")
-def rest_server(
-    trained_assistant: Path, action_server: str, upload_folder: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def rest_server(channel_server: Callable[[str, str], ContextManager[str]], upload_folder: str) -> Iterator[str]:
     credentials = (
         "components.channels.rest.MediaRestInput:\n"
-        f"  media_folder: {upload_folder}\n"
-        f"  max_image_bytes: {MAX_IMAGE_BYTES}\n"
+        f"  media_folder: {upload_folder}\n  max_image_bytes: {MAX_IMAGE_BYTES}\n"
     )
-    folder = tmp_path_factory.mktemp("rest-channel")
-    with serve_rasa(trained_assistant, credentials, action_server, folder) as url:
+    with channel_server("rest-channel", credentials) as url:
         yield url
 
 

@@ -6,12 +6,12 @@ import hashlib
 import os
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Callable, ContextManager, Dict, Iterator, List
 
 import pytest
 import requests
 
-from tests.conftest import ARTIFACTS, ROOT, serve_rasa
+from tests.conftest import ARTIFACTS, ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_dented.jpg"
@@ -21,16 +21,12 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debi
 
 
 @pytest.fixture(scope="module")
-def webchat_server(
-    trained_assistant: Path, action_server: str, upload_folder: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def webchat_server(channel_server: Callable[[str, str], ContextManager[str]], upload_folder: str) -> Iterator[str]:
     credentials = (
         "components.channels.webchat.WebChatInput:\n"
-        "  session_persistence: true\n"
-        f"  media_folder: {upload_folder}\n"
+        f"  session_persistence: true\n  media_folder: {upload_folder}\n"
     )
-    folder = tmp_path_factory.mktemp("webchat")
-    with serve_rasa(trained_assistant, credentials, action_server, folder) as url:
+    with channel_server("webchat", credentials) as url:
         yield url
 
 

@@ -9,6 +9,8 @@ file the resolver accepts is never refused later for its size.
 import dataclasses
 from typing import Any, Dict
 
+from rasa.shared.exceptions import InvalidConfigException
+
 from components.media.policy import MediaPolicy
 
 # The one sample rate every audio component works at (Whisper's and speechbrain's models expect it).
@@ -56,6 +58,15 @@ class AudioLimits:
             if value is not None:
                 values[field.name] = int(value) if field.name == "max_bytes" else float(value)
         return cls(**values)
+
+    @classmethod
+    def for_component(cls, component: str, config: Dict[str, Any]) -> "AudioLimits":
+        """``from_config`` for a component's ``validate_config``: a bad value is Rasa's
+        InvalidConfigException naming the component and the key."""
+        try:
+            return cls.from_config(config)
+        except (TypeError, ValueError) as e:
+            raise InvalidConfigException(f"{component}: {e}") from e
 
     def as_config(self) -> Dict[str, Any]:
         """The limits as config keys, for a component's ``get_default_config``."""
