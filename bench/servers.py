@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Dict, List, Optional
+from typing import IO, Dict, List, Optional, Sequence
 
 import requests
 
@@ -113,16 +113,22 @@ def action_server(database_url: str, log: Path, **env: str) -> Service:
     )
 
 
-def rasa_server(model: Path, credentials: Path, endpoints: Path, log: Path, **env: str) -> Service:
-    """``rasa run --enable-api`` on localhost and a free port with these files."""
+def rasa_server(model: Path, credentials: Path, endpoints: Path, log: Path,
+                extra_args: Sequence[str] = (), **env: str) -> Service:
+    """``rasa run --enable-api`` on localhost and a free port with these files; ``extra_args``
+    go to ``rasa run`` (e.g. ``["--auth-token", TOKEN]``: the health check then sends it)."""
     port = free_port()
+    args = list(extra_args)
+    health = "/status"
+    if "--auth-token" in args:
+        health += f"?token={args[args.index('--auth-token') + 1]}"
     return Service(
         [
             sys.executable, "-m", "rasa", "run", "--enable-api", "--interface", HOST,
             "--port", str(port), "--model", str(model),
-            "--credentials", str(credentials), "--endpoints", str(endpoints),
+            "--credentials", str(credentials), "--endpoints", str(endpoints), *args,
         ],
-        port, "/status", log, service_env(**env),
+        port, health, log, service_env(**env),
     )
 
 
