@@ -41,12 +41,17 @@ class MediaServer:
 
     SLOW_ANSWER_S = 10.0
     DRIP_S = 0.02
+    # /drip-headers sends this many header bytes, one per DRIP_S: 20 s in all, like the slow
+    # server of issue 12 that held a 5 s budget for 20 s.
+    HEADER_DRIP_BYTES = 1000
 
     def __init__(self, host: str) -> None:
         self.requests: List[Dict[str, str]] = []
         self.streamed = 0
         self.stream_ended = threading.Event()  # the /stream handler stopped writing
         self.answer_slow = threading.Event()
+        self.header_drip_finished = threading.Event()  # /drip-headers sent all its headers
+        self.header_drip_stopped = threading.Event()  # ... or noticed the client hung up
         self.closing = threading.Event()
         self.requested = threading.Condition()
         server = self
@@ -134,6 +139,24 @@ class MediaServer:
                                 break
                     except (BrokenPipeError, ConnectionResetError):
                         pass
+                elif route == "/drip-headers":
+                    # Every byte arrives well within any per-read timeout; only a deadline over
+                    # the whole fetch stops the headers from taking HEADER_DRIP_BYTES * DRIP_S.
+                    try:
+                        self.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: image/png\r\nX-Pad: ")
+                        self.wfile.flush()
+                        for _ in range(server.HEADER_DRIP_BYTES):
+                            if server.closing.wait(server.DRIP_S):
+                                return
+                            self.wfile.write(b"a")
+                            self.wfile.flush()
+                        self.wfile.write(b"\r\nContent-Length: %d\r\n\r\n" % len(PNG) + PNG)
+                        self.wfile.flush()
+                        server.header_drip_finished.set()
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass  # the client hung up
+                    finally:
+                        server.header_drip_stopped.set()
                 else:
                     self._send(404, b"", "text/plain")
 
@@ -282,6 +305,79 @@ def test_a_dripping_server_hits_the_time_budget(server):
     assert fetch_error(server.url("/drip"), HURRIED).code == "unreachable"
     # Control: with a budget longer than the drip the same server delivers the image.
     assert resolve_reference(url_ref(server.url("/drip")), PATIENT).data == PNG
+
+
+def test_a_server_dripping_its_headers_hits_the_time_budget(server):
+    """Issue 12: the budget held for the body but not for the headers, which http.client reads
+    through many small reads, each of which got a full timeout again. The fetch must answer
+    while the server is still dripping: before the fix it waited for all the headers."""
+    drip_s = MediaServer.HEADER_DRIP_BYTES * MediaServer.DRIP_S
+    assert drip_s > 10 * HURRIED.url_timeout_s  # the drip outlasts the budget many times over
+    error = fetch_error(server.url("/drip-headers"), HURRIED)
+    assert error.code == "unreachable"
+    assert not server.header_drip_finished.is_set(), "the fetch waited for the whole drip"
+    # The fetcher hung up: the server notices at its next write, long before its drip is over.
+    assert server.header_drip_stopped.wait(drip_s / 2)
+    assert not server.header_drip_finished.is_set()
+
+
+def test_redirect_hops_share_one_budget(server):
+    """A redirect to a dripping server gets what is left of the budget, not a new one."""
+    redirect = server.url("/redirect?to=" + urllib.parse.quote("/drip-headers", safe=""))
+    assert fetch_error(redirect, HURRIED).code == "unreachable"
+    assert len(server.requests) == 2 and not server.header_drip_finished.is_set()
+
+
+class DrippingTLSServer:
+    """Accepts TCP connections on 127.0.0.1 and answers a TLS ClientHello with one junk byte
+    per ``DRIP_S``, for ``BYTES`` bytes: a handshake that never completes within any budget."""
+
+    DRIP_S = 0.02
+    BYTES = 1000
+
+    def __init__(self) -> None:
+        import socket
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.closing = threading.Event()
+        self.finished = threading.Event()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            connection, _ = self.listener.accept()
+        except OSError:
+            return
+        with connection:
+            try:
+                # A TLS record header for a handshake record, then its body one byte at a time.
+                connection.sendall(b"\x16\x03\x03\xff\xff")
+                for _ in range(self.BYTES):
+                    if self.closing.wait(self.DRIP_S):
+                        return
+                    connection.sendall(b"\x00")
+                self.finished.set()
+            except OSError:
+                pass  # the client hung up
+            finally:
+                self.stopped.set()
+
+    def close(self) -> None:
+        self.closing.set()
+        self.listener.close()
+
+
+def test_a_tls_handshake_that_drips_hits_the_time_budget():
+    tls = DrippingTLSServer()
+    try:
+        error = fetch_error(f"https://127.0.0.1:{tls.port}/img.png", HURRIED)
+        assert error.code == "unreachable"
+        assert not tls.finished.is_set(), "the fetch waited for the whole handshake drip"
+    finally:
+        tls.close()
 
 
 def test_unreachable_port_and_bad_urls(server):

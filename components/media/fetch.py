@@ -10,8 +10,11 @@ How it stays safe (the honest, simple approach):
   rebinding) cannot redirect it.
 - Redirects are followed by hand, at most ``max_redirects``; every hop is parsed, resolved and
   checked again, and only http/https is allowed.
-- One time budget (``url_timeout_s``) covers every hop and the body; each socket operation
-  also times out, so a server that drips bytes is cut off.
+- One deadline (``url_timeout_s``) covers the whole fetch: DNS, connect, TLS handshake, the
+  request, the status line and headers, every body read and every redirect hop. The sockets
+  are ``_DeadlineSocket`` / ``_DeadlineSSLSocket``: before each blocking call their timeout is
+  set to what is left of the budget, so a server that drips headers or body one byte at a time
+  is cut off when the budget is spent, not after a per-read timeout that each byte renews.
 - The size cap is enforced while streaming (``CappedBody``); Content-Length only lets us refuse
   early.
 - Environment proxies are not used (a proxy would make the address check meaningless).
@@ -30,7 +33,7 @@ import socket
 import ssl
 import time
 import urllib.parse
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from components.media import errors
 from components.media.policy import MediaPolicy
@@ -111,30 +114,92 @@ def _resolve_host(host: str, port: int, deadline: _Deadline) -> List[str]:
     return addresses
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """HTTP connection to a fixed, already checked IP, with the URL's host in the Host header."""
+class _DeadlineMixin:
+    """Socket methods that block, each given only what is left of the fetch's deadline.
 
-    def __init__(self, host: str, port: int, ip: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
+    Python's socket timeout is per call (each ``recv`` gets the full timeout again), and
+    http.client reads the status line and headers through many small ``recv`` calls: without
+    this a server sending one header byte per second would hold the fetch for as long as it
+    likes. A spent deadline raises TimeoutError from the call that would have blocked."""
+
+    deadline: Optional[_Deadline] = None
+
+    def _arm(self) -> None:
+        if self.deadline is not None:
+            self.settimeout(self.deadline.left())  # type: ignore[attr-defined]
+
+    def recv(self, *args: Any) -> bytes:
+        self._arm()
+        return super().recv(*args)  # type: ignore[misc]
+
+    def recv_into(self, *args: Any) -> int:
+        self._arm()
+        return super().recv_into(*args)  # type: ignore[misc]
+
+    def send(self, *args: Any) -> int:
+        self._arm()
+        return super().send(*args)  # type: ignore[misc]
+
+    def sendall(self, *args: Any) -> None:
+        self._arm()
+        return super().sendall(*args)  # type: ignore[misc]
+
+
+class _DeadlineSocket(_DeadlineMixin, socket.socket):
+    """A TCP socket whose blocking calls share one deadline."""
+
+
+class _DeadlineSSLSocket(_DeadlineMixin, ssl.SSLSocket):
+    """A TLS socket whose blocking calls share one deadline (the handshake included: CPython
+    bounds a whole handshake by the socket timeout set just before it)."""
+
+
+def _connect(ip: str, port: int, deadline: _Deadline) -> _DeadlineSocket:
+    """A TCP connection to the checked ``ip``, within the deadline."""
+    family = socket.AF_INET6 if ipaddress.ip_address(ip.split("%", 1)[0]).version == 6 else socket.AF_INET
+    sock = _DeadlineSocket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(deadline.left())
+        sock.connect((ip, port))
+        sock.deadline = deadline
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP connection to a fixed, already checked IP, with the URL's host in the Host header;
+    every blocking call on it shares the fetch's deadline."""
+
+    def __init__(self, host: str, port: int, ip: str, deadline: _Deadline) -> None:
+        super().__init__(host, port, timeout=deadline.left())
         self._ip = ip
+        self._deadline = deadline
 
     def connect(self) -> None:
         """Connects to the checked IP instead of resolving the host again."""
-        self.sock = socket.create_connection((self._ip, self.port), self.timeout)
+        self.sock = _connect(self._ip, self.port, self._deadline)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS to a fixed IP; the certificate is still checked against the URL's host name."""
 
-    def __init__(self, host: str, port: int, ip: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, ip: str, deadline: _Deadline) -> None:
         self._tls = ssl.create_default_context()
-        super().__init__(host, port, timeout=timeout, context=self._tls)
+        self._tls.sslsocket_class = _DeadlineSSLSocket
+        super().__init__(host, port, timeout=deadline.left(), context=self._tls)
         self._ip = ip
+        self._deadline = deadline
 
     def connect(self) -> None:
         """Connects to the checked IP and wraps TLS with SNI and hostname check for the host."""
-        sock = socket.create_connection((self._ip, self.port), self.timeout)
-        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        sock = _connect(self._ip, self.port, self._deadline)
+        sock.deadline = None  # the handshake is bounded by the timeout set here
+        sock.settimeout(self._deadline.left())
+        tls = self._tls.wrap_socket(sock, server_hostname=self.host)
+        tls.deadline = self._deadline
+        self.sock = tls
 
 
 def _parse_url(url: str, source: str, kind: Optional[str]) -> urllib.parse.SplitResult:
@@ -293,19 +358,16 @@ def _request_once(
     connection_class = _PinnedHTTPSConnection if https else _PinnedHTTPConnection
     last_error: Optional[BaseException] = None
     for ip in addresses:
-        connection = connection_class(
-            host, port, ip, timeout=min(deadline.left(), policy.url_timeout_s)
-        )
+        connection = connection_class(host, port, ip, deadline)
         try:
             connection.request("GET", path, headers=request_headers)
-            sock = connection.sock  # getresponse() may hand the socket over to the response
             # Closing the response closes the socket it took over: a body refused half-way must
             # not keep the connection (and the server's writes) open until garbage collection.
             with connection.getresponse() as response:
                 headers = {k.lower(): v for k, v in response.getheaders()}
                 if response.status != 200:  # a redirect or an error: the body is not needed
                     return response.status, headers, b""
-                body = _read_capped(response, sock, headers, limit, source, kind, deadline)
+                body = _read_capped(response, headers, limit, source, kind, deadline)
                 return response.status, headers, body
         except (ConnectionError, socket.timeout) as exc:
             last_error = exc  # try the next address of the same, already checked, host
@@ -317,21 +379,21 @@ def _request_once(
 
 def _read_capped(
     response: http.client.HTTPResponse,
-    sock: Optional[socket.socket],
     headers: Dict[str, str],
     limit: int,
     source: str,
     kind: Optional[str],
     deadline: _Deadline,
 ) -> bytes:
-    """The body, stopping as soon as it passes ``limit`` bytes or the time budget."""
+    """The body, stopping as soon as it passes ``limit`` bytes or the deadline (each read is
+    bounded by the socket's deadline too, and an end of data after the deadline is no body)."""
     body = CappedBody(limit, source, kind, headers.get("content-length"))
     while True:
-        if sock is not None:  # no single read may outlast the whole fetch's budget
-            sock.settimeout(deadline.left())
+        deadline.left()
         chunk = (
             response.read1(CHUNK_BYTES) if hasattr(response, "read1") else response.read(CHUNK_BYTES)
         )
         if not chunk:
+            deadline.left()
             return body.value()
         body.add(chunk)
