@@ -36,3 +36,9 @@ SENTIMENT_LABELS = ("negative", "neutral", "positive")
 TEXT_FEATURES = "sentence_embedding"
 IMAGE_FEATURES = "image_features"
 SPEECH_FEATURES = "speech_features"
+
+# Message metadata key a channel sets to False when its customers may send only files they
+# uploaded (the web chat): the AttachmentResolver must then not resolve paths, URLs or data: URIs
+# typed in the text. Absent (or True): inline references are read as usual. Channels drop a
+# client-sent value, so only the channel decides.
+INLINE_REFERENCES = "inline_references"

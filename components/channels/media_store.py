@@ -11,7 +11,10 @@ the AttachmentResolver reads back. The store
 - names files by content, ``<sha256><extension of the sniffed type>``: the same photo sent twice
   is stored once, a name can never collide with or overwrite different content, and nothing the
   sender chose (file name, claimed type) reaches the file system;
-- writes atomically (temporary file + rename), so a reader never sees half a file.
+- writes atomically (temporary file + rename), so a reader never sees half a file;
+- keeps files ``upload_retention_hours`` (default 24) after their last upload: ``sweep`` removes
+  older ones (the channels run it at start and periodically, off the event loop). A tracker's
+  reference to a swept file then reads as not found; the conversation itself is kept.
 
 The folder must be one of the AttachmentResolver's ``upload_roots`` (default
 ``var/media/uploads``: read at inference, never fingerprinted or used as training media); with
@@ -19,8 +22,10 @@ several ``rasa run`` replicas it must be shared storage.
 """
 
 import hashlib
+import logging
 import os
 import tempfile
+import time
 import unicodedata
 from typing import Any, Dict, Optional, Tuple
 
@@ -30,7 +35,15 @@ from components.media.mime import AUDIO, IMAGE, normalise_mime
 from components.media.policy import MediaPolicy
 from components.media.sniff import check_type, unsupported_type, verify_audio, verify_image
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_FOLDER = "var/media/uploads"
+
+# Hours an upload is kept after its last upload (config key upload_retention_hours).
+DEFAULT_RETENTION_HOURS = 24.0
+
+# Temporary files of interrupted writes older than this are removed by the sweep too.
+_STALE_TEMPORARY_S = 3600
 
 # File extension per canonical MIME type (the sniffed type, never the sender's claim).
 EXTENSIONS: Dict[str, str] = {
@@ -98,21 +111,63 @@ def kind_of_declared(kind: Optional[str], policy: MediaPolicy) -> Optional[str]:
 class MediaStore:
     """Checked, content-addressed storage for uploaded media; hands out path references."""
 
-    def __init__(self, folder: str = DEFAULT_FOLDER, policy: Optional[MediaPolicy] = None) -> None:
-        """``folder`` is created on first save; ``policy`` gives the size and type limits."""
+    def __init__(
+        self,
+        folder: str = DEFAULT_FOLDER,
+        policy: Optional[MediaPolicy] = None,
+        retention_hours: float = DEFAULT_RETENTION_HOURS,
+    ) -> None:
+        """``folder`` is created on first save; ``policy`` gives the size and type limits;
+        files older than ``retention_hours`` are removed by ``sweep``."""
         if not folder or not isinstance(folder, str):
             raise ValueError("MediaStore needs a folder name (e.g. 'var/media/uploads').")
+        if not retention_hours or float(retention_hours) <= 0:
+            raise ValueError("upload_retention_hours must be a positive number of hours.")
         self.folder = folder
         self.policy = policy or MediaPolicy()
         self.policy.validate()
+        self.retention_s = float(retention_hours) * 3600.0
 
     @classmethod
     def from_config(cls, config: Optional[Dict[str, Any]]) -> "MediaStore":
-        """A store from channel credentials: ``media_folder`` plus the limit keys in LIMIT_KEYS."""
+        """A store from channel credentials: ``media_folder``, ``upload_retention_hours`` and
+        the limit keys in LIMIT_KEYS."""
         config = config or {}
         limits = {key: config[key] for key in LIMIT_KEYS if config.get(key) is not None}
         policy = MediaPolicy.from_config(limits)
-        return cls(config.get("media_folder") or DEFAULT_FOLDER, policy)
+        retention = config.get("upload_retention_hours")
+        return cls(
+            config.get("media_folder") or DEFAULT_FOLDER,
+            policy,
+            DEFAULT_RETENTION_HOURS if retention is None else float(retention),
+        )
+
+    def sweep(self, now: Optional[float] = None) -> int:
+        """Removes stored files older than the retention (and stale temporary files); returns
+        how many were removed. Blocking file-system work: call it off the event loop."""
+        now = time.time() if now is None else now
+        removed = 0
+        try:
+            entries = list(os.scandir(self.folder))
+        except FileNotFoundError:
+            return 0
+        for entry in entries:
+            stored = os.path.splitext(entry.name)[1] in MIME_OF_EXTENSION
+            temporary = entry.name.startswith(".upload-")
+            if not (stored or temporary):
+                continue
+            try:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                age = now - entry.stat(follow_symlinks=False).st_mtime
+                if age > (self.retention_s if stored else max(self.retention_s, _STALE_TEMPORARY_S)):
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:  # removed meanwhile (another replica's sweep)
+                continue
+        if removed:
+            logger.info("Media store %s: removed %d upload(s) past retention.", self.folder, removed)
+        return removed
 
     @property
     def max_upload_bytes(self) -> int:
@@ -161,7 +216,9 @@ class MediaStore:
         file_name = hashlib.sha256(data).hexdigest() + EXTENSIONS[mime]
         os.makedirs(self.folder, exist_ok=True)
         target = os.path.join(self.folder, file_name)
-        if not os.path.isfile(target) or os.path.getsize(target) != len(data):
+        if os.path.isfile(target) and os.path.getsize(target) == len(data):
+            os.utime(target)  # uploaded again: its retention starts over
+        else:
             handle, temporary = tempfile.mkstemp(prefix=".upload-", dir=self.folder)
             try:
                 with os.fdopen(handle, "wb") as stream:

@@ -8,14 +8,15 @@ server buffer Sanic's 100 MB default). Multipart parsing is Sanic's own.
 import asyncio
 import json
 import logging
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from sanic import response
+from sanic import Blueprint, response
 from sanic.exceptions import PayloadTooLarge
 from sanic.headers import parse_content_header
 from sanic.request import File, Request, RequestParameters, parse_multipart_form
 from sanic.response import HTTPResponse
 
+from components.channels import refusals
 from components.channels.media_store import MediaStore, http_status_for
 from components.media import errors
 from components.media.errors import AttachmentError
@@ -34,6 +35,17 @@ class UploadError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+    @classmethod
+    def refusal(cls, code: str, **fields: object) -> "UploadError":
+        """The channel refusal ``code`` (``components.channels.refusals``) as an error to send."""
+        status, message = refusals.refusal_text(code, **fields)
+        return cls(status, code, message)
+
+    @classmethod
+    def bad_request(cls, detail: str) -> "UploadError":
+        """400 ``bad_request`` with ``detail`` for the client's developer."""
+        return cls.refusal(refusals.BAD_REQUEST, detail=detail)
 
     @classmethod
     def from_attachment_error(cls, error: AttachmentError) -> "UploadError":
@@ -84,8 +96,8 @@ async def read_multipart(
     """(fields, files) of a multipart/form-data request, size-capped; raises UploadError."""
     content_type, parameters = parse_content_header(request.headers.get("content-type", ""))
     if content_type != "multipart/form-data" or not parameters.get("boundary"):
-        raise UploadError(
-            400, "bad_request", "Send the file as multipart/form-data (a form with a 'file' field)."
+        raise UploadError.bad_request(
+            "Send the file as multipart/form-data (a form with a 'file' field)."
         )
     try:
         body = await read_body(request, store.max_upload_bytes + FORM_OVERHEAD_BYTES)
@@ -94,16 +106,22 @@ async def read_multipart(
     try:
         return parse_multipart_form(body, parameters["boundary"].encode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise UploadError(400, "bad_request", "The upload form could not be read.") from exc
+        raise UploadError.bad_request("The upload form could not be read.") from exc
 
 
 async def store_files(
-    store: MediaStore, files: List[File], declared_kind: Optional[str] = None
+    store: MediaStore,
+    files: List[File],
+    declared_kind: Optional[str] = None,
+    charge: Optional[Callable[[int], None]] = None,
 ) -> List[Dict[str, str]]:
     """Saves each uploaded file (checks run in a worker thread); raises UploadError on the first
-    refused file, naming it, so nothing half-accepted reaches the assistant."""
+    refused file, naming it, so nothing half-accepted reaches the assistant. ``charge(size)``
+    (the uploader's quota) is called before each file is stored and may refuse it."""
     references: List[Dict[str, str]] = []
     for upload in files:
+        if charge is not None:
+            charge(len(upload.body or b""))
         try:
             reference = await asyncio.to_thread(
                 store.save, upload.body, declared_kind, _claimed_mime(upload.type), upload.name
@@ -130,16 +148,51 @@ def parse_json_field(value: Optional[str], field: str) -> Dict[str, Any]:
         return {}
     try:
         parsed = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise UploadError(400, "bad_request", f"The '{field}' field must be a JSON object.") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
+        raise UploadError.bad_request(f"The '{field}' field must be a JSON object.") from exc
     if not isinstance(parsed, dict):
-        raise UploadError(400, "bad_request", f"The '{field}' field must be a JSON object.")
+        raise UploadError.bad_request(f"The '{field}' field must be a JSON object.")
     return parsed
+
+
+def sweep_interval_s(store: MediaStore) -> float:
+    """How often the retention sweep runs: a quarter of the retention, between 1 min and 1 h."""
+    return min(max(store.retention_s / 4, 60.0), 3600.0)
+
+
+def install_retention(blueprint: Blueprint, store: MediaStore) -> None:
+    """Runs ``store.sweep`` when the server starts (before it serves) and then every
+    ``sweep_interval_s``, each time in a worker thread so the event loop never waits on the disk."""
+    tasks: List["asyncio.Task[None]"] = []
+
+    async def sweep_forever() -> None:
+        while True:
+            await asyncio.sleep(sweep_interval_s(store))
+            try:
+                await asyncio.to_thread(store.sweep)
+            except Exception:  # a disk problem must not end the sweeps
+                logger.exception("Media store retention sweep failed.")
+
+    async def start(_app: Any, _loop: Any = None) -> None:
+        try:
+            await asyncio.to_thread(store.sweep)
+        except Exception:
+            logger.exception("Media store retention sweep failed.")
+        tasks.append(asyncio.ensure_future(sweep_forever()))
+
+    async def stop(_app: Any, _loop: Any = None) -> None:
+        for task in tasks:
+            task.cancel()
+        tasks.clear()
+
+    blueprint.listener("before_server_start")(start)
+    blueprint.listener("before_server_stop")(stop)
 
 
 __all__ = [
     "FORM_OVERHEAD_BYTES",
     "UploadError",
+    "install_retention",
     "parse_json_field",
     "read_body",
     "read_multipart",
