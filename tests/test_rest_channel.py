@@ -176,3 +176,67 @@ def test_upload_larger_than_any_cap_is_cut_off(rest_server: str) -> None:
     )
     assert reply.status_code == 413
     assert json.loads(reply.text)["error"]["code"] == "too_large"
+
+
+def tracker_json(server: str, sender: str) -> str:
+    return requests.get(f"{server}/conversations/{sender}/tracker", timeout=30).text
+
+
+def test_a_60_kb_text_is_refused_at_once_and_the_server_keeps_answering(rest_server: str) -> None:
+    sender = sender_id()
+    words = " ".join(["parcel"] * 10_000)  # about 60 KB, 10,000 words
+    reply = requests.post(webhook(rest_server), json={"sender": sender, "message": words}, timeout=60)
+    assert reply.status_code == 413
+    error = reply.json()["error"]
+    assert error["code"] == "text_too_long" and "5,000 characters" in error["message"]
+    assert user_events(rest_server, sender) == []
+    again = requests.post(webhook(rest_server), json={"sender": sender, "message": "hello"}, timeout=120)
+    assert again.status_code == 200 and again.json()
+
+
+def test_deeply_nested_json_is_a_400_not_a_500(rest_server: str) -> None:
+    depth = 100_000
+    body = '{"sender": "deep", "message": "hi", "metadata": {"x": ' + "[" * depth + "]" * depth + "}}"
+    reply = requests.post(
+        webhook(rest_server), data=body, headers={"Content-Type": "application/json"}, timeout=60
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error"]["code"] == "bad_request"
+
+
+def test_junk_metadata_leaves_a_small_tracker(rest_server: str) -> None:
+    sender = sender_id()
+    junk = {f"key{i}": "x" * 1000 for i in range(860)}  # about 860 KB of unknown keys
+    junk["attachments"] = [{"type": "image", "path": "data/media/images/wrong_item_cat.jpg", "blob": "y" * 100_000}]
+    reply = requests.post(
+        webhook(rest_server),
+        json={"sender": sender, "message": "this is not what I ordered", "metadata": junk},
+        timeout=120,
+    )
+    assert reply.status_code == 200 and reply.json()
+    (event,) = user_events(rest_server, sender)
+    assert event["metadata"] == {"attachments": [{"type": "image", "path": "data/media/images/wrong_item_cat.jpg"}]}
+    assert len(tracker_json(rest_server, sender)) < 60_000
+
+
+def test_a_data_uri_in_the_text_is_stored_not_kept_in_the_event(rest_server: str, upload_folder: str) -> None:
+    sender = sender_id()
+    data = SCREENSHOT.read_bytes()
+    encoded = base64.b64encode(data).decode()
+    text = f"I get this error when paying data:image/png;base64,{encoded}"
+    reply = requests.post(webhook(rest_server), json={"sender": sender, "message": text}, timeout=120)
+    assert reply.status_code == 200, reply.text
+    assert encoded[:100] not in tracker_json(rest_server, sender)
+    (event,) = user_events(rest_server, sender)
+    assert event["text"] == "I get this error when paying"
+    digest = hashlib.sha256(data).hexdigest()
+    assert event["metadata"]["attachments"][0]["path"] == os.path.join(upload_folder, f"{digest}.png")
+    assert [r["sha256"] for r in event["parse_data"]["media_references"]] == [digest]
+
+
+def test_rest_cannot_speak_as_a_web_chat_or_slack_conversation(rest_server: str) -> None:
+    for sender in ("webchat-" + "a" * 32 + "." + "b" * 32, "slack-U0123ABCD"):
+        reply = requests.post(webhook(rest_server), json={"sender": sender, "message": "where is my order"}, timeout=60)
+        assert reply.status_code == 403
+        assert reply.json()["error"]["code"] == "sender_reserved"
+        assert user_events(rest_server, sender) == []

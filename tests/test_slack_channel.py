@@ -63,8 +63,9 @@ def send_event(server: str, payload: Dict[str, Any], secret: str = SIGNING_SECRE
     return requests.post(f"{server}/webhooks/slack/webhook", data=body, headers=signed, timeout=10)
 
 
-def user_events(server: str, sender: str) -> List[Dict[str, Any]]:
-    tracker = requests.get(f"{server}/conversations/{sender}/tracker", timeout=30).json()
+def user_events(server: str, user: str) -> List[Dict[str, Any]]:
+    """The user events of Slack user ``user``'s conversation (its id is ``slack-<user id>``)."""
+    tracker = requests.get(f"{server}/conversations/slack-{user}/tracker", timeout=30).json()
     return [e for e in tracker.get("events", []) if e.get("event") == "user"]
 
 

@@ -25,6 +25,10 @@ Files (``download_files``):
 
 A refused file (not a photo or voice clip, too large, damaged) is answered in Slack with the
 media package's customer-facing message; the text of the message, if any, is still handled.
+A text over ``max_text_chars`` (default 5000) gets a polite reply naming the limit and is not
+handled. Conversation ids are Slack's ids behind the ``slack-`` prefix
+(``components.channels.senders``), a namespace the REST channel refuses, so nobody can continue a
+Slack customer's conversation over REST by naming their Slack user id.
 
 credentials.yml::
 
@@ -35,6 +39,8 @@ credentials.yml::
       # download_files: true
       # download_timeout_s: 15                   (one file's whole download)
       # media_folder: var/media/uploads          (an AttachmentResolver upload root)
+      # max_text_chars: 5000
+      # upload_retention_hours: 24
 """
 
 import asyncio
@@ -54,7 +60,10 @@ from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from components.channels import nlu_offload
+from components.channels.inbound import TextLimit
 from components.channels.media_store import MediaStore
+from components.channels.senders import SLACK_PREFIX
+from components.channels.uploads import install_retention
 from components.constants import ATTACHMENTS
 from components.media import errors
 from components.media.errors import AttachmentError
@@ -107,7 +116,7 @@ class SlackMediaInput(SlackInput):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
         """SlackInput's keys plus slack_api_url, download_files, download_timeout_s,
-        media_folder and the media store's limit keys."""
+        media_folder, the media store's limit keys, upload_retention_hours and max_text_chars."""
         if not credentials:
             cls.raise_missing_credentials_exception()
         return cls(
@@ -124,6 +133,7 @@ class SlackMediaInput(SlackInput):
             download_files=bool(credentials.get("download_files", True)),
             download_timeout_s=float(credentials.get("download_timeout_s", 15.0)),
             media_store=MediaStore.from_config(credentials),
+            text_limit=TextLimit.from_config(credentials),
         )
 
     def __init__(
@@ -141,8 +151,10 @@ class SlackMediaInput(SlackInput):
         download_files: bool = True,
         download_timeout_s: float = 15.0,
         media_store: Optional[MediaStore] = None,
+        text_limit: Optional[TextLimit] = None,
     ) -> None:
-        """SlackInput's settings plus where the Slack API is and how files are handled."""
+        """SlackInput's settings plus where the Slack API is, how files are handled and the
+        text cap."""
         super().__init__(
             slack_token,
             slack_channel,
@@ -159,6 +171,7 @@ class SlackMediaInput(SlackInput):
         self.download_files = download_files
         self.download_timeout_s = download_timeout_s
         self.media_store = media_store or MediaStore()
+        self.text_limit = text_limit or TextLimit()
         self._seen_events: "collections.OrderedDict[str, None]" = collections.OrderedDict()
         self._tasks: Set[asyncio.Task] = set()
 
@@ -172,6 +185,13 @@ class SlackMediaInput(SlackInput):
         )
 
     # ------------------------------------------------------------------ events
+    def _get_conversation_id(
+        self, sender_id: Optional[Text], channel_id: Optional[Text], thread_id: Optional[Text]
+    ) -> Optional[Text]:
+        """SlackInput's id (user, user_channel or user_channel_thread) behind ``slack-``."""
+        conversation_id = super()._get_conversation_id(sender_id, channel_id, thread_id)
+        return f"{SLACK_PREFIX}{conversation_id}" if conversation_id else conversation_id
+
     @staticmethod
     def is_customer_message(event: Dict[str, Any]) -> bool:
         """A person's message (text and/or files), not a bot's, an edit or a join notice."""
@@ -332,6 +352,9 @@ class SlackMediaInput(SlackInput):
                 logger.info("Slack file refused (%s): %s", problem.code, problem.source)
                 await output.send_text_message(conversation_id or "", problem.message)
             text = self._sanitize_user_message(event.get("text") or "", metadata.get("users"))
+            if len(text) > self.text_limit.max_text_chars:
+                await output.send_text_message(conversation_id or "", self.text_limit.refusal().message)
+                return
             if not text.strip() and not references:
                 return
             message_metadata = dict(metadata)
@@ -353,6 +376,7 @@ class SlackMediaInput(SlackInput):
         """/webhooks/slack/webhook: signed events (JSON) and interactive payloads (form)."""
         nlu_offload.install()  # this channel's messages are parsed off the event loop
         slack_webhook = Blueprint("slack_media_webhook", __name__)
+        install_retention(slack_webhook, self.media_store)
 
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})

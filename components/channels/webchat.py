@@ -15,30 +15,46 @@ moved off ``/``). The socket.io server itself is SocketIOInput's (``socketio_pat
 ``/socket.io``). A message with media is the usual ``user_uttered`` event with
 ``metadata: {"attachments": [reference]}``.
 
+Sessions are server-issued (``components.channels.senders.SessionSigner``): ``session_request``
+always confirms an id this server signed (the client's own id only when it carries a valid
+signature and ``session_persistence`` is on), a message is taken only with the session its socket
+was confirmed, and ``POST /upload`` needs the same id in the ``X-Session-Id`` header (403
+otherwise). Refusals reach the page as a ``webchat_error`` event ``{"code", "message"}``
+(``components.channels.refusals``). Rasa's ``jwt_key`` still gates the socket and the uploads.
+
 Clients may only refer to files they uploaded: attachment references in a message are kept only
-when they point into the media store, so a browser cannot make the bot read other server files.
+when they point into the media store, other metadata keys are dropped, ``data:`` URIs typed in
+the text are stored as uploads, and every message is marked ``inline_references: false``
+(``components.constants.INLINE_REFERENCES``) so paths or URLs typed in the text are not read.
+Texts over ``max_text_chars`` and uploads past the session's quota (``upload_max_files`` /
+``upload_max_bytes`` per ``upload_window_s``) are refused; uploads expire after
+``upload_retention_hours``.
 """
 
+import asyncio
 import functools
 import inspect
 import json
 import logging
 import os
-import re
-import uuid
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text, Tuple
 
 import rasa.core.channels.channel
 from rasa.core.channels.channel import InputChannel, UserMessage
-from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from components.channels import nlu_offload
+from components.channels import nlu_offload, refusals
+from components.channels.inbound import TextLimit, split_data_uris
 from components.channels.media_store import MediaStore
-from components.channels.uploads import UploadError, read_multipart, store_files
-from components.constants import ATTACHMENTS
+from components.channels.quotas import UploadQuota
+from components.channels.senders import SessionSigner
+from components.channels.uploads import UploadError, install_retention, read_multipart, store_files
+from components.constants import ATTACHMENTS, INLINE_REFERENCES
+from components.media.datauri import decode_data_uri
+from components.media.errors import AttachmentError
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +76,11 @@ CONTENT_SECURITY_POLICY = (
 
 DEFAULT_TITLE = "Customer service chat"
 
-# Session ids a client may ask for (the page stores the server's uuid4 hex); anything else gets a new one.
-_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+# Socket event carrying a refusal to the page: {"code", "message"}.
+ERROR_EVENT = "webchat_error"
+
+# Header an upload names its session in.
+SESSION_HEADER = "X-Session-Id"
 
 
 class WebChatInput(SocketIOInput):
@@ -74,7 +93,8 @@ class WebChatInput(SocketIOInput):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
-        """SocketIOInput's keys, plus ``media_folder``, the store's limit keys and ``title``.
+        """SocketIOInput's keys, plus ``media_folder``, the store's limit keys, ``title``,
+        ``session_secret``, ``max_text_chars``, the quota keys and ``upload_retention_hours``.
 
         ``session_persistence`` defaults to true here: the page keeps its session id in
         localStorage so a reload or reconnect continues the same conversation.
@@ -91,6 +111,9 @@ class WebChatInput(SocketIOInput):
             metadata_key=credentials.get("metadata_key", "metadata"),
             media_store=MediaStore.from_config(credentials),
             title=credentials.get("title", DEFAULT_TITLE),
+            signer=SessionSigner.from_config(credentials),
+            quota=UploadQuota.from_config(credentials),
+            text_limit=TextLimit.from_config(credentials),
         )
 
     def __init__(
@@ -105,8 +128,12 @@ class WebChatInput(SocketIOInput):
         metadata_key: Optional[Text] = "metadata",
         media_store: Optional[MediaStore] = None,
         title: Text = DEFAULT_TITLE,
+        signer: Optional[SessionSigner] = None,
+        quota: Optional[UploadQuota] = None,
+        text_limit: Optional[TextLimit] = None,
     ) -> None:
-        """SocketIOInput plus the media store uploads go to and the page title."""
+        """SocketIOInput plus the media store, page title, session signer, upload quota and
+        text cap."""
         super().__init__(
             user_message_evt,
             bot_message_evt,
@@ -119,18 +146,22 @@ class WebChatInput(SocketIOInput):
         )
         self.media_store = media_store or MediaStore()
         self.title = title
+        self.signer = signer or SessionSigner.from_config({})
+        self.quota = quota or UploadQuota.from_config({})
+        self.text_limit = text_limit or TextLimit()
+        # socket id -> the session it was confirmed (a message must come with exactly that one)
+        self._socket_sessions: Dict[Text, Text] = {}
 
     def clean_metadata(self, metadata: Any) -> Dict[str, Any]:
-        """The message metadata with attachments reduced to references into the media store."""
-        if not isinstance(metadata, dict):
-            return {}
-        cleaned = dict(metadata)
-        raw = cleaned.pop(ATTACHMENTS, None)
+        """The metadata this channel passes on: attachments reduced to references into the media
+        store, nothing else from the client, and ``inline_references: false``."""
+        cleaned: Dict[str, Any] = {INLINE_REFERENCES: False}
+        raw = metadata.get(ATTACHMENTS) if isinstance(metadata, dict) else None
         if raw is None:
             return cleaned
         entries = raw if isinstance(raw, list) else [raw]
         kept: List[Dict[str, str]] = []
-        for entry in entries:
+        for entry in entries[: self.media_store.policy.max_attachments + 1]:
             reference = self.media_store.stored_reference(entry)
             if reference is None:
                 logger.warning(
@@ -157,6 +188,8 @@ class WebChatInput(SocketIOInput):
             "maxImageBytes": self.media_store.policy.max_image_bytes,
             "maxAudioBytes": self.media_store.policy.max_audio_bytes,
             "authRequired": bool(self.jwt_key),
+            "sessionHeader": SESSION_HEADER,
+            "errorEvent": ERROR_EVENT,
         }
 
     def render_page(self, base: str) -> str:
@@ -196,48 +229,115 @@ class WebChatInput(SocketIOInput):
         a SocketBlueprint of this channel's own, which attaches that same server to the app.
         """
         nlu_offload.install()  # this channel's messages are parsed off the event loop
-        super().blueprint(self._keep_uploads_only(on_new_message))
+        super().blueprint(on_new_message)
         assert self.sio is not None
         self._handle_session_requests()
+        self._handle_user_messages(on_new_message)
         webhook = SocketBlueprint(self.sio, self.socketio_path, "webchat_webhook", __name__)
+        install_retention(webhook, self.media_store)
         webhook.add_route(_handler(self.page), "/", methods=["GET"])
         webhook.add_route(_handler(self.health), "/health", methods=["GET"])
         webhook.add_route(_handler(self.static_file), "/static/<name>", methods=["GET"])
         webhook.add_route(_handler(self.upload), "/upload", methods=["POST"], stream=True)
         return webhook
 
-    def _keep_uploads_only(
-        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
-    ) -> Callable[[UserMessage], Awaitable[None]]:
-        """``on_new_message`` for messages whose attachments are reduced to media-store
-        references (``clean_metadata``); a message left with neither text nor media is dropped."""
+    async def accept(self, text: Any, metadata: Any, session_id: Text) -> Tuple[Text, Dict[str, Any]]:
+        """(text, metadata) to hand to Rasa: text capped, ``data:`` URIs in it stored as uploads
+        of the session, metadata cleaned (``clean_metadata``). Raises UploadError."""
+        text = text if isinstance(text, str) else ""
+        if isinstance(metadata, str):
+            try:
+                metadata = json.loads(metadata)
+            except (ValueError, RecursionError):
+                metadata = {}
+        text, uris = split_data_uris(text, self.media_store.policy)
+        self.text_limit.check(text)
+        cleaned = self.clean_metadata(metadata)
+        if uris:
+            self.quota.admit(session_id, len(uris))
+            stored = [await self._store_data_uri(uri, session_id) for uri in uris]
+            cleaned[ATTACHMENTS] = list(cleaned.get(ATTACHMENTS) or []) + stored
+        return text, cleaned
 
-        async def handle(message: UserMessage) -> None:
-            message.metadata = self.clean_metadata(message.metadata)
-            if not (message.text or "").strip() and not message.metadata.get(ATTACHMENTS):
-                logger.debug("Web chat: ignored an empty message from %s.", message.sender_id)
+    async def _store_data_uri(self, uri: str, session_id: Text) -> Dict[str, str]:
+        """One ``data:`` URI from the text saved as an upload of the session."""
+        self.quota.charge(session_id, len(uri) * 3 // 4)
+
+        def save() -> Dict[str, str]:
+            try:
+                data, mime = decode_data_uri(uri, self.media_store.policy, "data")
+                return self.media_store.save(data, None, mime)
+            except AttachmentError as error:
+                raise UploadError.from_attachment_error(error) from None
+
+        return await asyncio.to_thread(save)
+
+    async def _refuse(self, sid: Text, error: UploadError) -> None:
+        """Tells the page why its message was not taken (``webchat_error``)."""
+        assert self.sio is not None
+        logger.info("Web chat message refused: %s", error)
+        await self.sio.emit(
+            ERROR_EVENT, {"code": error.code, "message": error.message}, room=sid, namespace=self.namespace
+        )
+
+    def _handle_user_messages(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        """Replaces SocketIOInput's message handler: the sender is the session this socket was
+        confirmed, never an id the client names; text and metadata go through ``accept``; a
+        message left with neither text nor media is dropped."""
+        sio = self.sio
+        assert sio is not None
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def handle_message(sid: Text, data: Any) -> None:
+            data = data if isinstance(data, dict) else {}
+            session_id = self._socket_sessions.get(sid)
+            if session_id is None or data.get("session_id") != session_id:
+                await self._refuse(sid, UploadError.refusal(refusals.INVALID_SESSION))
                 return
-            await on_new_message(message)
+            try:
+                text, metadata = await self.accept(data.get("message"), data.get(self.metadata_key), session_id)
+            except UploadError as error:
+                await self._refuse(sid, error)
+                return
+            if not text.strip() and not metadata.get(ATTACHMENTS):
+                logger.debug("Web chat: ignored an empty message from %s.", session_id)
+                return
+            output = SocketIOOutput(sio, self.bot_message_evt)
+            await on_new_message(
+                UserMessage(text, output, session_id, input_channel=self.name(), metadata=metadata)
+            )
 
-        return handle
+        @sio.on("disconnect", namespace=self.namespace)
+        async def disconnect(sid: Text) -> None:
+            self._socket_sessions.pop(sid, None)
 
     def _handle_session_requests(self) -> None:
-        """Replaces SocketIOInput's ``session_request`` handler: in python-socketio >= 5.10
-        ``enter_room`` is a coroutine that Rasa 3.6 does not await, so the socket never joined
-        the session's room and replies sent to the session were lost."""
+        """Replaces SocketIOInput's ``session_request`` handler: the confirmed id is always one
+        this server signed (the client's, when valid and sessions persist; else a new one).
+        Also: in python-socketio >= 5.10 ``enter_room`` is a coroutine that Rasa 3.6 does not
+        await, so the socket never joined the session's room and replies were lost."""
         sio = self.sio
         assert sio is not None
 
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: Text, data: Optional[Dict]) -> None:
             data = data if isinstance(data, dict) else {}
-            session_id = data.get("session_id")
-            if not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id):
-                session_id = uuid.uuid4().hex
-            if self.session_persistence:
-                entered = sio.enter_room(sid, session_id, namespace=self.namespace)
-                if inspect.isawaitable(entered):
-                    await entered
+            claimed = data.get("session_id")
+            if self.session_persistence and self.signer.verify(claimed):
+                session_id = claimed
+            else:
+                if claimed:
+                    logger.info("Web chat: refused a session id this server did not issue.")
+                session_id = self.signer.issue()
+            previous = self._socket_sessions.get(sid)
+            if previous and previous != session_id:
+                left = sio.leave_room(sid, previous, namespace=self.namespace)
+                if inspect.isawaitable(left):
+                    await left
+            self._socket_sessions[sid] = session_id
+            entered = sio.enter_room(sid, session_id, namespace=self.namespace)  # replies go to the room
+            if inspect.isawaitable(entered):
+                await entered
             await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
             logger.debug("Web chat socket %s joined session %s.", sid, session_id)
 
@@ -269,16 +369,23 @@ class WebChatInput(SocketIOInput):
         )
 
     async def upload(self, request: Request) -> HTTPResponse:
-        """POST /upload: one checked file into the media store -> 201 with its reference."""
+        """POST /upload: one checked file of a signed session (``X-Session-Id``) into the media
+        store, under the session's quota -> 201 with its reference."""
         if not self._authorised(request):
-            return UploadError(401, "unauthorized", "Sign in again to send files.").as_response()
+            return UploadError.refusal(refusals.UNAUTHORIZED).as_response()
+        session_id = request.headers.get(SESSION_HEADER)
+        if not self.signer.verify(session_id):
+            return UploadError.refusal(refusals.INVALID_SESSION).as_response()
         try:
+            self.quota.admit(session_id)  # before reading the body
             fields, files = await read_multipart(request, self.media_store)
             uploads = files.getlist("file") or []
             if len(uploads) != 1:
-                raise UploadError(400, "bad_request", "Send exactly one file in the 'file' field.")
+                raise UploadError.bad_request("Send exactly one file in the 'file' field.")
             declared = fields.get("type") or None
-            (reference,) = await store_files(self.media_store, uploads, declared)
+            (reference,) = await store_files(
+                self.media_store, uploads, declared, lambda size: self.quota.charge(session_id, size)
+            )
         except UploadError as error:
             logger.info("Web chat upload refused: %s", error)
             return error.as_response()

@@ -3,8 +3,10 @@
  * Text goes over socket.io (Rasa's socketio protocol: session_request / session_confirm,
  * user_uttered / bot_uttered). Photos and voice messages are uploaded first (POST multipart to
  * the channel's /upload), and the message then carries only the returned reference in
- * metadata.attachments. The session id lives in localStorage, so a reload or a reconnect
- * continues the same conversation; the shown history is kept there too.
+ * metadata.attachments. The session id is issued and signed by the server (session_confirm);
+ * it lives in localStorage, so a reload or a reconnect continues the same conversation (the shown
+ * history is kept there too), and uploads name it in the X-Session-Id header. A refused message
+ * or session comes back as a webchat_error event {code, message}, shown in the alert.
  */
 (function () {
   "use strict";
@@ -171,6 +173,17 @@
     document.body.setAttribute("data-session-id", sessionId || "");
   });
 
+  socket.on(config.errorEvent, function (error) {
+    var message = (error && error.message) || "The assistant could not take that message.";
+    if (error && error.code === "invalid_session") {
+      // The server did not issue this session: forget it and ask for a new one.
+      sessionId = null;
+      localStorage.removeItem(SESSION_KEY);
+      socket.emit("session_request", { session_id: null });
+    }
+    showAlert(message);
+  });
+
   socket.on("disconnect", function () {
     setConnection("Connection lost, reconnecting…");
   });
@@ -312,6 +325,7 @@
     form.append("file", file, file.name || (kind === "audio" ? "voice-message.webm" : "photo"));
     if (kind) form.append("type", kind);
     var headers = token ? { Authorization: "Bearer " + token } : {};
+    if (sessionId) headers[config.sessionHeader] = sessionId;
     return fetch(config.uploadUrl, { method: "POST", body: form, headers: headers })
       .then(function (res) {
         return res.json().catch(function () { return {}; }).then(function (body) {

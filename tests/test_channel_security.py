@@ -1,0 +1,202 @@
+"""What the channels accept from clients, against a real `rasa run` with the web chat and an
+authenticated REST channel: server-issued web chat sessions, REST sender tokens, upload quotas,
+upload retention, the text cap and the web chat's uploads-only rule.
+
+Socket.io conversations use python-socketio's client; tests wait for events, never for time."""
+
+import os
+import queue
+import time
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Tuple
+
+import pytest
+import requests
+import socketio
+
+from components.channels.senders import sign_sender_token
+from tests.conftest import ROOT
+
+PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_dented.jpg"
+SENDER_SECRET = "rest-sender-secret-for-tests"
+MAX_FILES = 3
+FORGED = "webchat-" + "0" * 32 + "." + "0" * 32
+
+
+@pytest.fixture(scope="module")
+def aged_uploads(upload_folder: str) -> Tuple[str, str]:
+    """One upload older than the retention and one fresh, in the store before the server starts."""
+    folder = ROOT / upload_folder
+    folder.mkdir(parents=True, exist_ok=True)
+    old, fresh = folder / ("a" * 64 + ".jpg"), folder / ("b" * 64 + ".jpg")
+    old.write_bytes(PHOTO.read_bytes())
+    fresh.write_bytes(PHOTO.read_bytes())
+    two_days_ago = time.time() - 48 * 3600
+    os.utime(old, (two_days_ago, two_days_ago))
+    return str(old), str(fresh)
+
+
+@pytest.fixture(scope="module")
+def server(
+    channel_server: Callable[[str, str], ContextManager[str]], upload_folder: str, aged_uploads: Tuple[str, str]
+) -> Iterator[str]:
+    limits = f"  media_folder: {upload_folder}\n  upload_max_files: {MAX_FILES}\n  upload_retention_hours: 24\n"
+    credentials = (
+        "components.channels.webchat.WebChatInput:\n  session_persistence: true\n"
+        "  session_secret: webchat-secret-for-tests\n" + limits
+        + "components.channels.rest.MediaRestInput:\n"
+        f"  sender_token_secret: {SENDER_SECRET}\n" + limits
+    )
+    with channel_server("channel-security", credentials) as url:
+        yield url
+
+
+class Chat:
+    """One web chat socket: its confirmed session and the events it received, in order."""
+
+    def __init__(self, server: str) -> None:
+        self.events: "queue.Queue[Tuple[str, Any]]" = queue.Queue()
+        self.client = socketio.Client(reconnection=False)
+        for name in ("session_confirm", "bot_uttered", "webchat_error"):
+            self.client.on(name, lambda data, name=name: self.events.put((name, data)))
+        self.client.connect(server, socketio_path="/socket.io", transports=["polling"])
+        self.session = ""
+
+    def request_session(self, session_id: Any = None) -> str:
+        self.client.emit("session_request", {"session_id": session_id})
+        self.session = self.next("session_confirm")
+        return self.session
+
+    def next(self, name: str, timeout: float = 120) -> Any:
+        """The data of the next event called ``name`` (other events are skipped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            event, data = self.events.get(timeout=max(0.1, deadline - time.monotonic()))
+            if event == name:
+                return data
+
+    def say(self, text: str, session_id: str = "", metadata: Dict[str, Any] = None) -> None:
+        payload: Dict[str, Any] = {"message": text, "session_id": session_id or self.session}
+        if metadata is not None:
+            payload["metadata"] = metadata
+        self.client.emit("user_uttered", payload)
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+@pytest.fixture()
+def chat(server: str) -> Iterator[Chat]:
+    opened = Chat(server)
+    yield opened
+    opened.close()
+
+
+def tracker(server: str, sender: str) -> Dict[str, Any]:
+    return requests.get(f"{server}/conversations/{sender}/tracker", timeout=30).json()
+
+
+def user_events(server: str, sender: str) -> List[Dict[str, Any]]:
+    return [e for e in tracker(server, sender).get("events", []) if e.get("event") == "user"]
+
+
+def upload(server: str, session: str = None) -> requests.Response:
+    headers = {"X-Session-Id": session} if session is not None else {}
+    return requests.post(
+        f"{server}/webhooks/webchat/upload",
+        files={"file": (PHOTO.name, PHOTO.read_bytes(), "image/jpeg")},
+        headers=headers,
+        timeout=60,
+    )
+
+
+def test_the_server_issues_the_session_and_refuses_ids_it_did_not_sign(server: str, chat: Chat) -> None:
+    confirmed = chat.request_session(FORGED)
+    assert confirmed != FORGED and confirmed.startswith("webchat-")
+    chat.say("where is my order", session_id=FORGED)
+    assert chat.next("webchat_error")["code"] == "invalid_session"
+    assert user_events(server, FORGED) == []
+
+    other = Chat(server)  # a valid session, but issued to another socket
+    try:
+        stolen = other.request_session()
+        chat.say("where is my order", session_id=stolen)
+        assert chat.next("webchat_error")["code"] == "invalid_session"
+        assert user_events(server, stolen) == []
+    finally:
+        other.close()
+
+    chat.say("hello")
+    assert "virtual assistant" in chat.next("bot_uttered")["text"]
+    (event,) = user_events(server, confirmed)
+    assert event["input_channel"] == "webchat"
+
+    again = Chat(server)  # a reload: the signed id continues the conversation
+    try:
+        assert again.request_session(confirmed) == confirmed
+    finally:
+        again.close()
+
+
+def test_uploads_need_a_signed_session_and_are_capped_per_session(server: str, chat: Chat) -> None:
+    assert upload(server).status_code == 403
+    refused = upload(server, FORGED)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "invalid_session"
+    session = chat.request_session()
+    for _ in range(MAX_FILES):
+        assert upload(server, session).status_code == 201
+    over = upload(server, session)
+    assert over.status_code == 429
+    assert over.json()["error"]["code"] == "upload_rate_limited"
+    assert f"{MAX_FILES} files" in over.json()["error"]["message"]
+    fresh = Chat(server)  # another session is not affected
+    try:
+        assert upload(server, fresh.request_session()).status_code == 201
+    finally:
+        fresh.close()
+
+
+def test_uploads_past_retention_are_removed_at_start(server: str, aged_uploads: Tuple[str, str]) -> None:
+    old, fresh = aged_uploads
+    assert not os.path.exists(old)
+    assert os.path.exists(fresh)
+
+
+def test_web_chat_keeps_only_uploads_and_no_client_metadata(server: str, chat: Chat) -> None:
+    session = chat.request_session()
+    typed = "data/media/images/wrong_item_cat.jpg this is what I got"
+    chat.say(typed, metadata={"junk": "x" * 50_000, "inline_references": True,
+                              "attachments": [{"type": "image", "path": "data/media/images/wrong_item_cat.jpg"}]})
+    chat.next("bot_uttered")
+    (event,) = user_events(server, session)
+    assert event["metadata"] == {"inline_references": False}
+    assert event["parse_data"]["media_references"] == []  # neither the typed path nor the reference
+
+
+def test_web_chat_refuses_a_text_over_the_cap(server: str, chat: Chat) -> None:
+    session = chat.request_session()
+    chat.say("parcel " * 2000)
+    error = chat.next("webchat_error")
+    assert error["code"] == "text_too_long" and "5,000 characters" in error["message"]
+    chat.say("hello")
+    chat.next("bot_uttered")
+    assert [e["text"] for e in user_events(server, session)] == ["hello"]
+
+
+def test_rest_needs_a_sender_token_for_its_sender(server: str) -> None:
+    url = f"{server}/webhooks/rest/webhook"
+    body = {"sender": "customer-42", "message": "hello"}
+    missing = requests.post(url, json=body, timeout=60)
+    assert missing.status_code == 401 and missing.json()["error"]["code"] == "sender_unauthorized"
+    for_other = sign_sender_token(SENDER_SECRET, "customer-43")
+    assert requests.post(url, json=body, headers={"Authorization": f"Bearer {for_other}"}, timeout=60).status_code == 401
+    expired = sign_sender_token(SENDER_SECRET, "customer-42", ttl_s=-10)
+    assert requests.post(url, json=body, headers={"Authorization": f"Bearer {expired}"}, timeout=60).status_code == 401
+    assert user_events(server, "customer-42") == []
+    token = sign_sender_token(SENDER_SECRET, "customer-42")
+    reply = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+    assert reply.status_code == 200 and "virtual assistant" in reply.json()[0]["text"]
+    webchat_id = sign_sender_token(SENDER_SECRET, FORGED)
+    reserved = requests.post(
+        url, json={"sender": FORGED, "message": "hi"}, headers={"Authorization": f"Bearer {webchat_id}"}, timeout=60
+    )
+    assert reserved.status_code == 403 and reserved.json()["error"]["code"] == "sender_reserved"
