@@ -2,6 +2,24 @@
 
 The action server must stay light: it imports only ``components.constants`` from the plugin (no
 torch, no models). All database access goes through ``actions.db``.
+
+Ownership: order details (status, carrier, tracking number, items) are disclosed, and a return is
+opened, only for an order the customer has shown to be theirs in this conversation:
+
+- a channel that authenticated the sender puts the shop's customer id in the message metadata
+  under ``VERIFIED_CUSTOMER_KEY`` (``customer_id``); that customer's own orders need no check.
+  Channels must never pass a client-supplied value under this key;
+- otherwise the forms ask for the email address or postcode on the order (slot ``order_check``,
+  compared ignoring case and spaces). A verified order number is remembered in the
+  ``verified_orders`` slot for the rest of the conversation;
+- a wrong answer and an unknown order number get the same reply ("I couldn't verify that
+  order"), so order numbers cannot be enumerated; after ``MAX_VERIFICATION_FAILURES`` wrong
+  answers in a conversation (slot ``verification_failures``) no unverified order is disclosed or
+  changed any more, and the customer is offered a colleague.
+
+Evidence (the attachments of returns and hand-off tickets) is taken only from the media the NLU
+pipeline accepted (``media_references`` in the parse data), never from the client's metadata, so
+a file the pipeline refused is never recorded.
 """
 
 import hashlib
@@ -14,11 +32,27 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from components.constants import (
-    ATTACHMENT_ERRORS, ATTACHMENTS, IMAGE_TAGS, MEDIA_REFERENCES, REFERENCE_KEYS, SENTIMENT,
+    ATTACHMENT_ERRORS, IMAGE_TAGS, MEDIA_REFERENCES, REFERENCE_KEYS, SENTIMENT,
 )
 from actions import db
 
 ORDER_NUMBER_PATTERN = re.compile(r"\d{5}")
+# Message metadata key a channel sets, after authenticating the sender, to the shop's customer id.
+VERIFIED_CUSTOMER_KEY = "customer_id"
+ORDER_CHECK_SLOT = "order_check"
+VERIFIED_ORDERS_SLOT = "verified_orders"
+VERIFICATION_FAILURES_SLOT = "verification_failures"
+# What order_check holds once the answer matched (the answer itself is not kept in a slot).
+CHECK_PASSED = "passed"
+MAX_VERIFICATION_FAILURES = 3
+NOT_VERIFIED_TEXT = (
+    "I couldn't verify that order. Please check the order number and the email address or "
+    "postcode on the order, and try again."
+)
+LOCKED_TEXT = (
+    "I couldn't verify that order, so I can't share its details or change it here. A colleague "
+    "from our customer service team can help: just say \"talk to a person\"."
+)
 # Intents that only steer the dialogue; the hand-off reason is the last intent that is not one.
 STEERING_INTENTS = {
     "affirm", "deny", "greet", "goodbye", "thank", "inform", "request_human", "nlu_fallback",
@@ -140,22 +174,18 @@ def _small_reference(attachment: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def attachments_of_events(events: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """Attachment references the customer sent in these events, each once, in order.
+    """The media the NLU pipeline accepted in these events (``media_references``), each once, in
+    order: the evidence of returns and tickets.
 
-    Channel metadata (``attachments``) is preferred; when a message has none, the media the NLU
-    pipeline resolved from the text (``media_references``, e.g. from ``rasa shell``) are used.
+    The client's own ``attachments`` metadata is never used: it also names files the pipeline
+    refused (a path outside the upload roots, a URL to a private address).
     """
     found: List[Dict[str, Any]] = []
     seen = set()
     for event in events:
         if event.get("event") != "user":
             continue
-        parse_data = event.get("parse_data") or {}
-        metadata = event.get("metadata") or parse_data.get("metadata") or {}
-        candidates = metadata.get(ATTACHMENTS) if isinstance(metadata, dict) else None
-        if not candidates:
-            candidates = parse_data.get(MEDIA_REFERENCES)
-        for attachment in candidates or []:
+        for attachment in (event.get("parse_data") or {}).get(MEDIA_REFERENCES) or []:
             if not isinstance(attachment, dict) or not attachment.get("type"):
                 continue
             reference = _small_reference(attachment)
@@ -291,6 +321,122 @@ def attachment_error_texts(parse_data: Dict[str, Any]) -> List[str]:
     return texts
 
 
+
+def normalise_answer(value: Any) -> str:
+    """An email address or postcode as compared: lower case, no spaces."""
+    return "".join(str(value or "").split()).lower()
+
+
+def answer_matches(order: Dict[str, Any], answer: Any) -> bool:
+    """True when ``answer`` is the email address or the postcode on the order."""
+    given = normalise_answer(answer)
+    return bool(given) and any(
+        given == normalise_answer(order.get(field))
+        for field in ("customer_email", "postcode") if order.get(field)
+    )
+
+
+def verified_customer_id(tracker: Tracker) -> Optional[str]:
+    """The customer id an authenticated channel put in the latest message's metadata."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            metadata = event.get("metadata")
+            value = metadata.get(VERIFIED_CUSTOMER_KEY) if isinstance(metadata, dict) else None
+            return str(value) if value else None
+    return None
+
+
+def verified_orders(tracker: Tracker) -> List[str]:
+    return [str(n) for n in tracker.get_slot(VERIFIED_ORDERS_SLOT) or []]
+
+
+def verification_failures(tracker: Tracker) -> int:
+    return int(tracker.get_slot(VERIFICATION_FAILURES_SLOT) or 0)
+
+
+def verification_locked(tracker: Tracker) -> bool:
+    """Too many wrong answers in this conversation: no unverified order is disclosed any more."""
+    return verification_failures(tracker) >= MAX_VERIFICATION_FAILURES
+
+
+def order_is_verified(tracker: Tracker, number: Optional[str]) -> bool:
+    """The customer proved in this conversation that the order is theirs, or an authenticated
+    channel says they own it."""
+    if not number:
+        return False
+    if number in verified_orders(tracker):
+        return True
+    customer = verified_customer_id(tracker)
+    if customer:
+        order = db.get_database().get_order(number)
+        return bool(order) and order.get("customer_id") == customer
+    return False
+
+
+def _slot_before_latest_message(tracker: Tracker, name: str) -> Any:
+    """The slot's value before the latest customer message set anything."""
+    events = list(tracker.events)
+    latest_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=-1)
+    value = None
+    for event in events[:max(latest_user, 0)]:
+        if event.get("event") == "slot" and event.get("name") == name:
+            value = event.get("value")
+    return value
+
+
+class OrderOwnershipCheck:
+    """Form validation shared by the order status and return forms: the form asks for the email
+    address or postcode on the order (``order_check``) unless the order is verified already."""
+
+    async def required_slots(
+        self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> List[Text]:
+        number = normalise_order_number(tracker.get_slot("order_number"))
+        if order_is_verified(tracker, number):
+            return [slot for slot in domain_slots if slot != ORDER_CHECK_SLOT]
+        if verification_locked(tracker):
+            return []  # the form ends; the action after it explains and offers a colleague
+        return domain_slots
+
+    def validate_order_number(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[Text, Any]:
+        if tracker.get_slot("requested_slot") == ORDER_CHECK_SLOT:
+            # Digits in the answer to the check (a 5-digit postcode) are not a new order number.
+            return {"order_number": _slot_before_latest_message(tracker, "order_number")}
+        number = normalise_order_number(slot_value)
+        if number is None:
+            dispatcher.utter_message(
+                text="An order number has exactly 5 digits, like 12345. Could you check it?"
+            )
+            return {"order_number": None}
+        # A new order needs its own check: an earlier pass was for another order.
+        return {"order_number": number, ORDER_CHECK_SLOT: None}
+
+    def validate_order_check(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[Text, Any]:
+        number = normalise_order_number(tracker.get_slot("order_number"))
+        order = db.get_database().get_order(number) if number else None
+        if order and answer_matches(order, slot_value):
+            return {ORDER_CHECK_SLOT: CHECK_PASSED,
+                    VERIFIED_ORDERS_SLOT: verified_orders(tracker) + [number]}
+        # Unknown number or wrong answer: the same reply, so numbers cannot be enumerated.
+        failures = verification_failures(tracker) + 1
+        if failures < MAX_VERIFICATION_FAILURES:
+            dispatcher.utter_message(text=NOT_VERIFIED_TEXT)
+        return {ORDER_CHECK_SLOT: None, "order_number": None,
+                VERIFICATION_FAILURES_SLOT: float(failures)}
+
+
+def ownership_refusal(tracker: Tracker) -> str:
+    """What an action says instead of disclosing or changing an unverified order."""
+    return LOCKED_TEXT if verification_locked(tracker) else NOT_VERIFIED_TEXT
+
+
 class ActionCheckOrderStatus(Action):
     """Tells the customer where their order is (status, carrier, ETA)."""
 
@@ -302,24 +448,30 @@ class ActionCheckOrderStatus(Action):
     ) -> List[EventType]:
         raw = tracker.get_slot("order_number")
         number = normalise_order_number(raw)
-        if number is None:
+        order = db.get_database().get_order(number) if number else None
+        if order is not None and order_is_verified(tracker, number):
+            dispatcher.utter_message(text=order_status_text(order))
+        elif number is None and not verification_locked(tracker):
             dispatcher.utter_message(
                 text="I need your 5-digit order number to check the status, for example 12345."
             )
-            return [SlotSet("order_number", None)]
-        order = db.get_database().get_order(number)
-        if order is None:
-            dispatcher.utter_message(
-                text=f"I couldn't find an order with the number {number}. Please check the "
-                "5-digit number in your order confirmation email and try again."
-            )
-            return [SlotSet("order_number", None)]
-        dispatcher.utter_message(text=order_status_text(order))
-        return [SlotSet("order_number", number)] if number != raw else []
+        else:
+            dispatcher.utter_message(text=ownership_refusal(tracker))
+        events: List[EventType] = [SlotSet(ORDER_CHECK_SLOT, None)]
+        if number != raw:
+            events.append(SlotSet("order_number", number))
+        return events
 
 
-class ValidateReturnForm(FormValidationAction):
-    """Accepts only orders that exist and can still be returned, and a real reason."""
+class ValidateOrderStatusForm(OrderOwnershipCheck, FormValidationAction):
+    """Asks for the email address or postcode on the order unless it is verified already."""
+
+    def name(self) -> Text:
+        return "validate_order_status_form"
+
+
+class ValidateReturnForm(OrderOwnershipCheck, FormValidationAction):
+    """Accepts only verified orders that can still be returned, and a real reason."""
 
     def name(self) -> Text:
         return "validate_return_form"
@@ -341,10 +493,11 @@ class ValidateReturnForm(FormValidationAction):
         self, domain_slots: List[Text], dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> List[Text]:
-        """The domain's slots, plus a photo of the damage when the reason calls for one."""
-        if reason_needs_photo(tracker.get_slot("return_reason")):
-            return domain_slots + ["damage_photo"]
-        return domain_slots
+        """The ownership check's slots, plus a photo of the damage when the reason calls for one."""
+        slots = await super().required_slots(domain_slots, dispatcher, tracker, domain)
+        if slots and reason_needs_photo(tracker.get_slot("return_reason")):
+            return slots + ["damage_photo"]
+        return slots
 
     async def extract_damage_photo(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict,
@@ -380,26 +533,33 @@ class ValidateReturnForm(FormValidationAction):
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
         domain: DomainDict,
     ) -> Dict[Text, Any]:
-        number = normalise_order_number(slot_value)
-        if number is None:
-            dispatcher.utter_message(
-                text="An order number has exactly 5 digits, like 12345. Could you check it?"
-            )
-            return {"order_number": None}
-        order = db.get_database().get_order(number)
-        if order is None:
-            dispatcher.utter_message(
-                text=f"I couldn't find an order with the number {number}. Please check the "
-                "5-digit number in your order confirmation email."
-            )
-            return {"order_number": None}
-        if order["status"] in ("cancelled", "returned"):
+        result = super().validate_order_number(slot_value, dispatcher, tracker, domain)
+        number = result.get("order_number")
+        if number and order_is_verified(tracker, number):
+            return {**result, **self._returnable(number, dispatcher)}
+        return result
+
+    def validate_order_check(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[Text, Any]:
+        result = super().validate_order_check(slot_value, dispatcher, tracker, domain)
+        if result.get(ORDER_CHECK_SLOT) == CHECK_PASSED:
+            number = normalise_order_number(tracker.get_slot("order_number"))
+            return {**result, **self._returnable(number, dispatcher)}
+        return result
+
+    @staticmethod
+    def _returnable(number: Optional[str], dispatcher: CollectingDispatcher) -> Dict[Text, Any]:
+        """Clears the order (with a reason) when a verified order cannot be returned any more."""
+        order = db.get_database().get_order(number) if number else None
+        if order is not None and order["status"] in ("cancelled", "returned"):
             dispatcher.utter_message(
                 text=f"Order {number} was {order['status']} already, so there is nothing to "
                 "send back. Is there another order you'd like to return?"
             )
-            return {"order_number": None}
-        return {"order_number": number}
+            return {"order_number": None, ORDER_CHECK_SLOT: None}
+        return {}
 
     def validate_return_reason(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -436,11 +596,20 @@ class ActionOpenReturn(Action):
     ) -> List[EventType]:
         number = normalise_order_number(tracker.get_slot("order_number"))
         reason = tracker.get_slot("return_reason")
+        if verification_locked(tracker) and not order_is_verified(tracker, number):
+            dispatcher.utter_message(text=LOCKED_TEXT)
+            return [SlotSet("order_number", None), SlotSet(ORDER_CHECK_SLOT, None)]
         if number is None or not reason:
             dispatcher.utter_message(
                 text="I need the order number and the reason before I can open a return."
             )
             return []
+        cleared = [SlotSet("order_number", None), SlotSet("return_reason", None),
+                   SlotSet("damage_photo", None), SlotSet("awaiting_photo", False),
+                   SlotSet(ORDER_CHECK_SLOT, None)]
+        if not order_is_verified(tracker, number):
+            dispatcher.utter_message(text=ownership_refusal(tracker))
+            return cleared
         session = _events_of_current_session(tracker)
         evidence = attachments_of_events(_events_after_action(session, self.name()))
         return_id = db.get_database().create_return(number, str(reason), evidence)
@@ -453,8 +622,7 @@ class ActionOpenReturn(Action):
             f"(reason: {reason}).{evidence_text} You'll get a prepaid return label by email "
             "within 24 hours."
         )
-        return [SlotSet("order_number", None), SlotSet("return_reason", None),
-                SlotSet("damage_photo", None), SlotSet("awaiting_photo", False)]
+        return cleared
 
 
 class ActionHandoffToHuman(Action):

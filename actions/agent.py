@@ -10,7 +10,11 @@ conversation, so the assistant answers the customer again.
     python -m actions.agent resume TICKET
 
 ``TICKET`` is ``TCK-00012`` or ``12``. Configuration: ``RASA_URL`` (default
-``http://localhost:5005``), ``RASA_TOKEN`` (the ``--auth-token``), ``SHOP_DATABASE_URL``.
+``http://localhost:5005``), ``RASA_TOKEN`` (the ``--auth-token``, required), ``SHOP_DATABASE_URL``.
+
+Every command needs ``RASA_TOKEN``: tickets hold customers' conversations, so only whoever holds
+the server's token may read or resume them. ``scripts/serve`` writes the token it generates to
+``var/rasa-token`` and ``scripts/agent`` reads it from there.
 """
 
 import argparse
@@ -32,6 +36,11 @@ DEFAULT_RASA_URL = "http://localhost:5005"
 # the listen the customer's next message would not follow one and no rule would match it.
 RESUME_EVENTS = [{"event": "resume"}, {"event": "action", "name": "action_listen"}]
 TICKET_PATTERN = re.compile(r"^(?:TCK-)?0*(\d+)$", re.IGNORECASE)
+MISSING_TOKEN_TEXT = (
+    f"{RASA_TOKEN_ENV} is not set. The agent tool needs the Rasa server's --auth-token: "
+    "scripts/serve writes it to var/rasa-token, and scripts/agent reads it from there "
+    f"(or set {RASA_TOKEN_ENV} yourself)."
+)
 
 
 class AgentError(Exception):
@@ -105,6 +114,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     resume = commands.add_parser("resume", help="close the ticket and un-pause the bot")
     resume.add_argument("ticket")
     args = parser.parse_args(argv)
+    token = os.environ.get(RASA_TOKEN_ENV, "").strip()
+    if not token:
+        print(f"error: {MISSING_TOKEN_TEXT}", file=sys.stderr)
+        return 2
 
     database = db.get_database()
     try:
@@ -122,8 +135,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         else:
             ticket = resume_ticket(
                 parse_ticket_id(args.ticket), database,
-                os.environ.get(RASA_URL_ENV, DEFAULT_RASA_URL),
-                os.environ.get(RASA_TOKEN_ENV) or None,
+                os.environ.get(RASA_URL_ENV, DEFAULT_RASA_URL), token,
             )
             print(f"Closed {db.ticket_reference(ticket['id'])}; the assistant answers "
                   f"conversation {ticket['sender_id']} again.")

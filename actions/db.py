@@ -2,7 +2,10 @@
 
 All SQL lives here so the actions stay readable and the same code runs on the default SQLite
 file and on PostgreSQL (set ``SHOP_DATABASE_URL``, e.g. ``postgresql://user:pw@host/shop``).
-Tables are created and the demo orders seeded on first use; seeding is idempotent.
+Tables are created and the demo orders seeded on first use; seeding is idempotent. Each order
+records who owns it (``customer_id``, ``customer_email``, ``postcode``), so the actions can check
+ownership before they disclose or change an order; a database created before those columns existed
+gets them added (and the demo orders filled in) on first use.
 """
 
 import datetime as dt
@@ -36,7 +39,13 @@ orders = sa.Table(
     sa.Column("items", sa.JSON, nullable=False),
     sa.Column("address", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    # Ownership: the shop's customer account, and what the customer can answer to prove it.
+    sa.Column("customer_id", sa.String(64), nullable=True, index=True),
+    sa.Column("customer_email", sa.String(255), nullable=True),
+    sa.Column("postcode", sa.String(32), nullable=True),
 )
+# Columns added after the first release: created on databases that predate them.
+OWNERSHIP_COLUMNS = ("customer_id", "customer_email", "postcode")
 
 returns = sa.Table(
     "returns",
@@ -79,44 +88,54 @@ def _demo_orders(today: dt.date) -> List[Dict[str, Any]]:
         dict(order_number="12345", customer_name="Alex Morgan", status="shipped",
              carrier="DHL", tracking_number="JD014600003828", eta=day(2),
              items=[item("MUG-CER-01", "Ceramic coffee mug", 2)],
-             address="12 Baker Street, London NW1 6XE, UK"),
+             address="12 Baker Street, London NW1 6XE, UK",
+             customer_id="C-1001", customer_email="alex.morgan@example.com", postcode="NW1 6XE"),
         dict(order_number="23456", customer_name="Sam Patel", status="delivered",
              carrier="UPS", tracking_number="1Z999AA10123456784", eta=day(-3),
              items=[item("TSH-BLU-M", "Blue cotton T-shirt (M)"),
                     item("SCK-GRY-3", "Grey socks, 3 pack")],
-             address="4 Rue de Rivoli, 75001 Paris, France"),
+             address="4 Rue de Rivoli, 75001 Paris, France",
+             customer_id="C-1002", customer_email="sam.patel@example.com", postcode="75001"),
         dict(order_number="34567", customer_name="Jordan Lee", status="processing",
              carrier=None, tracking_number=None, eta=day(5),
              items=[item("LMP-DSK-01", "Desk lamp")],
-             address="88 King Street, Manchester M2 4WQ, UK"),
+             address="88 King Street, Manchester M2 4WQ, UK",
+             customer_id="C-1003", customer_email="jordan.lee@example.com", postcode="M2 4WQ"),
         dict(order_number="45678", customer_name="Maria Rossi", status="delayed",
              carrier="DPD", tracking_number="15501234567890", eta=day(6),
              items=[item("SHO-RUN-42", "Running shoes (EU 42)")],
-             address="Via Roma 10, 00184 Roma, Italy"),
+             address="Via Roma 10, 00184 Roma, Italy",
+             customer_id="C-1004", customer_email="maria.rossi@example.com", postcode="00184"),
         dict(order_number="54321", customer_name="Chris Novak", status="out_for_delivery",
              carrier="DHL", tracking_number="JD014600004711", eta=day(0),
              items=[item("HDP-BT-02", "Bluetooth headphones")],
-             address="Hauptstrasse 5, 10115 Berlin, Germany"),
+             address="Hauptstrasse 5, 10115 Berlin, Germany",
+             customer_id="C-1005", customer_email="chris.novak@example.com", postcode="10115"),
         dict(order_number="56789", customer_name="Taylor Kim", status="cancelled",
              carrier=None, tracking_number=None, eta=None,
              items=[item("BAG-LTH-01", "Leather backpack")],
-             address="21 Elm Road, Leeds LS1 4AP, UK"),
+             address="21 Elm Road, Leeds LS1 4AP, UK",
+             customer_id="C-1006", customer_email="taylor.kim@example.com", postcode="LS1 4AP"),
         dict(order_number="67890", customer_name="Priya Shah", status="delivered",
              carrier="Royal Mail", tracking_number="RM123456785GB", eta=day(-10),
              items=[item("BLK-WOL-01", "Wool blanket"), item("PLW-CTN-02", "Cotton pillow", 2)],
-             address="7 High Street, Oxford OX1 4AA, UK"),
+             address="7 High Street, Oxford OX1 4AA, UK",
+             customer_id="C-1007", customer_email="priya.shah@example.com", postcode="OX1 4AA"),
         dict(order_number="78901", customer_name="Lukas Berg", status="shipped",
              carrier="FedEx", tracking_number="794612345678", eta=day(3),
              items=[item("KET-ELC-01", "Electric kettle")],
-             address="Storgatan 3, 111 23 Stockholm, Sweden"),
+             address="Storgatan 3, 111 23 Stockholm, Sweden",
+             customer_id="C-1008", customer_email="lukas.berg@example.com", postcode="111 23"),
         dict(order_number="89012", customer_name="Emma Dubois", status="returned",
              carrier="UPS", tracking_number="1Z999AA10123456799", eta=day(-20),
              items=[item("JKT-RNW-L", "Rain jacket (L)")],
-             address="15 Quai Saint-Michel, 69002 Lyon, France"),
+             address="15 Quai Saint-Michel, 69002 Lyon, France",
+             customer_id="C-1009", customer_email="emma.dubois@example.com", postcode="69002"),
         dict(order_number="90123", customer_name="Noah Fischer", status="processing",
              carrier=None, tracking_number=None, eta=day(4),
              items=[item("PHN-CSE-13", "Phone case"), item("CBL-USB-C", "USB-C cable", 2)],
-             address="Ringstrasse 1, 1010 Wien, Austria"),
+             address="Ringstrasse 1, 1010 Wien, Austria",
+             customer_id="C-1010", customer_email="noah.fischer@example.com", postcode="1010"),
     ]
 
 
@@ -146,8 +165,16 @@ class ShopDatabase:
         self.engine: Engine = sa.create_engine(url, future=True)
 
     def create_schema(self) -> None:
-        """Creates missing tables; existing tables and rows are left alone."""
+        """Creates missing tables and the ownership columns of an older ``orders`` table;
+        existing rows are left alone."""
         metadata.create_all(self.engine)
+        existing = {c["name"] for c in sa.inspect(self.engine).get_columns("orders")}
+        missing = [name for name in OWNERSHIP_COLUMNS if name not in existing]
+        if missing:
+            with self.engine.begin() as conn:
+                for name in missing:
+                    column_type = orders.c[name].type.compile(dialect=self.engine.dialect)
+                    conn.execute(sa.text(f"ALTER TABLE orders ADD COLUMN {name} {column_type}"))
 
     def seed_demo_orders(self, today: Optional[dt.date] = None) -> int:
         """Inserts the demo orders that are not there yet; returns how many were inserted."""
@@ -162,6 +189,15 @@ class ShopDatabase:
                 ]
                 if missing:
                     conn.execute(orders.insert(), missing)
+                # Demo orders seeded before ownership existed get their owners now.
+                for order in demo:
+                    if order["order_number"] in existing:
+                        conn.execute(
+                            orders.update()
+                            .where(orders.c.order_number == order["order_number"])
+                            .where(orders.c.customer_email.is_(None))
+                            .values({name: order[name] for name in OWNERSHIP_COLUMNS})
+                        )
         except sa.exc.IntegrityError:
             # Another action-server replica seeded at the same moment: its rows are ours too.
             return 0

@@ -6,6 +6,7 @@ change in the tracker format or the domain breaks these tests, not a hand-writte
 """
 
 import functools
+import hashlib
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -23,8 +24,10 @@ from rasa.shared.core.events import (
     UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
+from rasa.shared.nlu.training_data.message import Message
 
-from actions import db
+from actions import actions, db
+from components.attachment_resolver import AttachmentResolver
 from bench import servers
 from components.channels.media_store import MediaStore
 
@@ -118,28 +121,54 @@ def test_the_server_registers_exactly_the_custom_actions_of_the_domain(server: s
     assert registered == custom
 
 
-def test_order_status_reports_status_carrier_and_eta(server: str) -> None:
-    text = "where is my order 12345?"
-    events = _start() + [
-        _user(text, "order_status", [_order_entity("12345", text)]),
-        SlotSet("order_number", "12345"),
+def _order_status_events(number: str, *verification: Event,
+                         metadata: Optional[Dict[str, Any]] = None) -> List[Event]:
+    """A customer asked for an order's status and the form completed."""
+    text = f"where is my order {number}?"
+    return _start() + [
+        _user(text, "order_status", [_order_entity(number, text)], metadata=metadata),
+        SlotSet("order_number", number), *verification,
         ActionExecuted("order_status_form"), ActiveLoop("order_status_form"), ActiveLoop(None),
     ]
+
+
+def test_order_status_of_a_verified_order_reports_status_carrier_and_eta(server: str) -> None:
+    events = _order_status_events("12345", SlotSet(actions.ORDER_CHECK_SLOT, actions.CHECK_PASSED),
+                                  SlotSet(actions.VERIFIED_ORDERS_SLOT, ["12345"]))
     result = _call(server, "action_check_order_status", events)
     [reply] = _texts(result)
     assert reply.startswith("Order 12345 has shipped with DHL (tracking number JD014600003828). "
                             "Expected delivery: ")
     assert reply.endswith("Items: 2 x Ceramic coffee mug.")
-    assert result["events"] == []
+    # The pass is used up; the verified order stays verified for the conversation.
+    assert _slots(result) == {actions.ORDER_CHECK_SLOT: None}
 
 
-def test_unknown_order_gets_a_clear_message_and_the_number_is_forgotten(server: str) -> None:
-    events = _start() + [_user("it's 99999", "inform"), SlotSet("order_number", "99999")]
-    result = _call(server, "action_check_order_status", events)
-    assert _texts(result) == [
-        "I couldn't find an order with the number 99999. Please check the 5-digit number in "
-        "your order confirmation email and try again."]
-    assert _slots(result) == {"order_number": None}
+def test_a_fresh_sender_gets_no_details_of_an_order_and_cannot_tell_if_it_exists(
+    server: str,
+) -> None:
+    someone_elses = _texts(_call(server, "action_check_order_status",
+                                 _order_status_events("67890"), sender="stranger"))
+    unknown = _texts(_call(server, "action_check_order_status", _order_status_events("99999"),
+                           sender="stranger"))
+    assert someone_elses == unknown == [actions.NOT_VERIFIED_TEXT]
+    assert "Royal Mail" not in someone_elses[0] and "RM123456785GB" not in someone_elses[0]
+
+
+def test_an_authenticated_channels_customer_id_discloses_only_their_own_orders(
+    server: str,
+) -> None:
+    alex = {actions.VERIFIED_CUSTOMER_KEY: "C-1001"}  # the owner of 12345, not of 67890
+    own = _texts(_call(server, "action_check_order_status",
+                       _order_status_events("12345", metadata=alex)))
+    assert own[0].startswith("Order 12345 has shipped with DHL")
+    other = _texts(_call(server, "action_check_order_status",
+                         _order_status_events("67890", metadata=alex)))
+    assert other == [actions.NOT_VERIFIED_TEXT]
+    # The form skips the check for the customer's own order, not for another one.
+    form = _start() + [_user("where is 12345", "order_status", metadata=alex),
+                       SlotSet("order_number", "12345")]
+    assert _slots(_call(server, "validate_order_status_form", form))["requested_slot"] is None
 
 
 def _return_form_events(order_number: str) -> List[Event]:
@@ -156,24 +185,98 @@ def _return_form_events(order_number: str) -> List[Event]:
     ]
 
 
-def test_return_form_accepts_an_existing_order(server: str) -> None:
-    result = _call(server, "validate_return_form", _return_form_events("12345"))
-    assert _texts(result) == []
-    assert _slots(result)["order_number"] == "12345"
+def _check_answer(events: List[Event], answer: str, failures: int = 0) -> List[Event]:
+    """``events`` plus the form asking for the ownership check and the customer answering."""
+    earlier = [SlotSet(actions.VERIFICATION_FAILURES_SLOT, float(failures))] if failures else []
+    return events + earlier + [
+        ActionExecuted("return_form"), SlotSet("requested_slot", actions.ORDER_CHECK_SLOT),
+        BotUttered("please tell me the email address or the postcode on that order"),
+        ActionExecuted("action_listen"),
+        _user(answer, "inform"), SlotSet(actions.ORDER_CHECK_SLOT, answer),
+    ]
 
 
-def test_return_form_rejects_an_unknown_order_and_asks_again(server: str) -> None:
-    result = _call(server, "validate_return_form", _return_form_events("99999"))
-    assert _texts(result) == [
-        "I couldn't find an order with the number 99999. Please check the 5-digit number in "
-        "your order confirmation email."]
-    assert _slots(result)["order_number"] is None
+def test_return_form_takes_any_5_digit_number_without_saying_whether_it_exists(
+    server: str,
+) -> None:
+    for number in ("12345", "99999"):
+        result = _call(server, "validate_return_form", _return_form_events(number))
+        assert _texts(result) == []
+        # Rasa's form asks for the ownership check next (order_check is still empty).
+        assert _slots(result) == {"order_number": number, actions.ORDER_CHECK_SLOT: None}
 
 
-def test_return_form_rejects_a_cancelled_order(server: str) -> None:
-    result = _call(server, "validate_return_form", _return_form_events("56789"))
+def test_the_postcode_or_email_on_the_order_verifies_it_ignoring_case_and_spaces(
+    server: str,
+) -> None:
+    for answer in ("ox14aa", " OX1 4AA ", "Priya.Shah@Example.com"):
+        result = _call(server, "validate_return_form",
+                       _check_answer(_return_form_events("67890"), answer))
+        assert _texts(result) == []
+        slots = _slots(result)
+        assert slots[actions.ORDER_CHECK_SLOT] == actions.CHECK_PASSED  # the answer is not kept
+        assert slots[actions.VERIFIED_ORDERS_SLOT] == ["67890"]
+        assert slots["requested_slot"] == "return_reason"
+
+
+def test_a_wrong_answer_and_an_unknown_number_get_the_same_reply(server: str) -> None:
+    wrong = _call(server, "validate_return_form",
+                  _check_answer(_return_form_events("67890"), "NW1 6XE"))
+    unknown = _call(server, "validate_return_form",
+                    _check_answer(_return_form_events("99999"), "OX1 4AA"))
+    for result in (wrong, unknown):
+        assert _texts(result) == [actions.NOT_VERIFIED_TEXT]
+        slots = _slots(result)
+        assert slots["order_number"] is None and slots[actions.ORDER_CHECK_SLOT] is None
+        assert slots[actions.VERIFICATION_FAILURES_SLOT] == 1
+        assert actions.VERIFIED_ORDERS_SLOT not in slots
+
+
+def test_three_wrong_answers_lock_disclosure_and_no_return_is_opened(
+    server: str, shop: db.ShopDatabase,
+) -> None:
+    third = _call(server, "validate_return_form",
+                  _check_answer(_return_form_events("67890"), "LS1 4AP", failures=2))
+    assert _texts(third) == []  # the action after the form explains
+    assert _slots(third)[actions.VERIFICATION_FAILURES_SLOT] == 3
+    assert _slots(third)["requested_slot"] is None  # the form ends
+    locked = [SlotSet(actions.VERIFICATION_FAILURES_SLOT, 3.0)]
+    # Even the right answer, or a new number, is not asked for any more.
+    again = _call(server, "validate_return_form", _return_form_events("67890") + locked)
+    assert _slots(again)["requested_slot"] is None
+    before = len(shop.returns_for_order("67890"))
+    opened = _call(server, "action_open_return", _return_form_events("67890") + locked + [
+        SlotSet("return_reason", "wrong size"), ActiveLoop(None)])
+    assert _texts(opened) == [actions.LOCKED_TEXT]
+    assert len(shop.returns_for_order("67890")) == before
+    status = _call(server, "action_check_order_status", _order_status_events("67890", *locked))
+    assert _texts(status) == [actions.LOCKED_TEXT]
+
+
+def test_a_return_on_an_unverified_order_is_not_opened(
+    server: str, shop: db.ShopDatabase,
+) -> None:
+    before = len(shop.returns_for_order("23456"))
+    result = _call(server, "action_open_return", _return_form_events("23456") + [
+        SlotSet("return_reason", "wrong size"), ActiveLoop(None)])
+    assert _texts(result) == [actions.NOT_VERIFIED_TEXT]
+    assert len(shop.returns_for_order("23456")) == before
+
+
+def test_return_form_rejects_a_cancelled_order_once_verified(server: str) -> None:
+    result = _call(server, "validate_return_form",
+                   _check_answer(_return_form_events("56789"), "taylor.kim@example.com"))
     assert "Order 56789 was cancelled already" in _texts(result)[0]
     assert _slots(result)["order_number"] is None
+
+
+def test_digits_in_the_answer_are_not_taken_as_a_new_order_number(server: str) -> None:
+    """A 5-digit postcode (75001) that the entity extractor read as an order number."""
+    events = _check_answer(_return_form_events("23456"), "75001")
+    events.insert(-1, SlotSet("order_number", "75001"))
+    result = _call(server, "validate_return_form", events)
+    assert _slots(result)["order_number"] == "23456"
+    assert _slots(result)[actions.VERIFIED_ORDERS_SLOT] == ["23456"]
 
 
 def test_return_form_validates_the_reason(server: str) -> None:
@@ -200,56 +303,102 @@ def test_return_form_validates_the_reason(server: str) -> None:
     assert _slots(fragment)["return_reason"] == "the t-shirt doesn't fit me"
 
 
-def test_open_return_records_the_photo_as_evidence(
+REFUSED = [{"type": "image", "path": "/etc/passwd"},
+           {"type": "image", "url": "http://127.0.0.1:5305/evil.jpg"}]
+
+
+def _resolved_user(text: str, intent: str, attachments: List[Dict[str, Any]],
+                   upload_root: Path, **parse: Any) -> UserUttered:
+    """The user event of a message whose client metadata named ``attachments``, with the parse
+    output the project's real AttachmentResolver gives for them."""
+    resolver = AttachmentResolver({**AttachmentResolver.get_default_config(),
+                                   "upload_roots": [str(upload_root)]})
+    [message] = resolver.process([Message(data={"text": text,
+                                                "metadata": {"attachments": attachments}})])
+    return _user(text, intent, metadata={"attachments": attachments},
+                 media_references=message.get("media_references"),
+                 attachment_errors=message.get("attachment_errors"), **parse)
+
+
+def _verified_return(order_number: str, reason: str) -> List[Event]:
+    return [ActionExecuted("return_form"), ActiveLoop("return_form"),
+            SlotSet("order_number", order_number),
+            SlotSet(actions.VERIFIED_ORDERS_SLOT, [order_number]),
+            SlotSet("return_reason", reason), ActiveLoop(None), SlotSet("requested_slot", None)]
+
+
+def test_open_return_records_the_accepted_photo_with_its_hash_and_type_as_evidence(
     server: str, shop: db.ShopDatabase, tmp_path: Path,
 ) -> None:
     # The reference exactly as the web chat and REST channels send an upload.
     jpeg = (PROJECT_ROOT / "data" / "media" / "images" / "damaged_parcel_torn.jpg").read_bytes()
-    photo = MediaStore(str(tmp_path / "uploads")).save(jpeg, "image", None, "mug.jpg")
-    assert photo["mime"] == "image/jpeg"
+    uploads = tmp_path / "uploads"
+    photo = MediaStore(str(uploads)).save(jpeg, "image", None, "mug.jpg")
     events = _start() + [
-        _user("my mug arrived broken", "damaged_item", metadata={"attachments": [photo]}),
+        _resolved_user("my mug arrived broken", "damaged_item", [photo], uploads),
         BotUttered("Would you like me to start a return for it?"),
         ActionExecuted("action_listen"),
         _user("yes", "affirm"),
-        ActionExecuted("return_form"), ActiveLoop("return_form"),
-        SlotSet("order_number", "12345"), SlotSet("return_reason", "damaged"),
-        ActiveLoop(None), SlotSet("requested_slot", None),
-    ]
+    ] + _verified_return("12345", "damaged")
     before = {r["id"] for r in shop.returns_for_order("12345")}
     result = _call(server, "action_open_return", events)
     [row] = [r for r in shop.returns_for_order("12345") if r["id"] not in before]
     assert (row["reason"], row["status"]) == ("damaged", "open")
-    assert row["evidence"] == [photo]
+    assert row["evidence"] == [{"type": "image", "sha256": hashlib.sha256(jpeg).hexdigest(),
+                                "mime": "image/jpeg", "source": photo["path"]}]
     assert _texts(result) == [
         f"I've opened return {db.return_reference(row['id'])} for order 12345 (reason: damaged)."
         " I added the 1 attachment you sent as evidence. You'll get a prepaid return label by "
         "email within 24 hours."]
     assert _slots(result) == {"order_number": None, "return_reason": None, "damage_photo": None,
-                             "awaiting_photo": False}
+                             "awaiting_photo": False, actions.ORDER_CHECK_SLOT: None}
 
     # A second return in the same conversation does not reuse the first one's photo.
     second = events + [ActionExecuted("action_open_return"), ActionExecuted("action_listen"),
                        _user("I also want to return order 78901", "return_request"),
-                       SlotSet("order_number", "78901"), SlotSet("return_reason", "wrong size")]
+                       ] + _verified_return("78901", "wrong size")
     result = _call(server, "action_open_return", second)
     [row] = shop.returns_for_order("78901")
     assert row["evidence"] == []
     assert "for order 78901 (reason: wrong size). You'll get" in _texts(result)[0]
 
 
+def test_refused_references_are_never_recorded_as_evidence(
+    server: str, shop: db.ShopDatabase, tmp_path: Path,
+) -> None:
+    """The client named /etc/passwd and a URL to a private address; the pipeline refused both
+    (the customer was told), so the return has no evidence."""
+    customer = _resolved_user("my lamp arrived broken, see photos", "damaged_item", REFUSED,
+                              tmp_path)
+    assert customer.parse_data["media_references"] == []
+    assert len(customer.parse_data["attachment_errors"]) == 2
+    before = {r["id"] for r in shop.returns_for_order("34567")}
+    result = _call(server, "action_open_return",
+                   _start() + [customer] + _verified_return("34567", "damaged"))
+    [row] = [r for r in shop.returns_for_order("34567") if r["id"] not in before]
+    assert row["evidence"] == []
+    assert "attachment" not in _texts(result)[0]
+    # Nor in a hand-off ticket of the same conversation.
+    _call(server, "action_handoff_to_human", _start() + [customer], sender="refused-files")
+    [ticket] = shop.tickets_for_conversation("refused-files")
+    assert ticket["attachments"] == []
+
+
 def test_handoff_records_a_ticket_with_transcript_sentiment_and_attachments(
     server: str, shop: db.ShopDatabase,
 ) -> None:
-    # A Slack file as SlackMediaInput sends it with ``download_files: false``.
-    screenshot = {"type": "image", "url": "https://files.slack.com/files-pri/T1-F1/error.png",
+    # A Slack file as SlackMediaInput sends it, and the reference the resolver made of it.
+    slack_file = {"type": "image", "url": "https://files.slack.com/files-pri/T1-F1/error.png",
                   "mime": "image/png", "name": "error.png"}
+    screenshot = {"type": "image", "sha256": "5d41402abc4b2a76b9719d911017c592",
+                  "source": slack_file["url"], "mime": "image/png"}
     events = [
         _user("hi", "greet", sentiment="neutral"),  # previous session: not in the ticket
         BotUttered("Hi!"),
     ] + _start() + [
         _user("I was charged twice!!", "payment_problem", sentiment="negative",
-              metadata={"attachments": [screenshot]}),
+              metadata={"attachments": [slack_file] + REFUSED},
+              media_references=[screenshot]),
         BotUttered("I'm sorry your payment didn't go through."),
         ActionExecuted("action_listen"),
         _user("this is the worst service ever", "complaint", sentiment="negative"),
@@ -385,12 +534,12 @@ def test_attachment_errors_are_explained_after_the_message(server: str) -> None:
 def _photo_step_events(reason: str, earlier: Optional[Dict[str, Any]] = None) -> List[Event]:
     """The return form right after the customer gave the reason."""
     return _start() + [
-        _user("my lamp arrived broken", "damaged_item",
-              metadata={"attachments": [earlier]} if earlier else None),
+        _user("my lamp arrived broken", "damaged_item", media_references=[earlier] if earlier else []),
         ActionExecuted("utter_offer_return"), ActionExecuted("action_listen"),
         _user("yes", "affirm"),
         ActionExecuted("return_form"), ActiveLoop("return_form"),
-        SlotSet("order_number", "34567"), SlotSet("requested_slot", "return_reason"),
+        SlotSet("order_number", "34567"), SlotSet(actions.ORDER_CHECK_SLOT, actions.CHECK_PASSED),
+        SlotSet(actions.VERIFIED_ORDERS_SLOT, ["34567"]), SlotSet("requested_slot", "return_reason"),
         ActionExecuted("action_listen"),
         _user(reason, "inform"), SlotSet("return_reason", reason),
     ]
@@ -401,11 +550,12 @@ def test_return_form_asks_for_a_photo_only_for_damaged_items(server: str) -> Non
     assert _slots(damaged)["requested_slot"] == "damage_photo"
     assert _slots(damaged)["awaiting_photo"] is True
     size = _call(server, "validate_return_form", _photo_step_events("wrong size"))
-    assert "requested_slot" not in _slots(size)  # Rasa's form goes on / completes by itself
+    assert _slots(size)["requested_slot"] is None  # verified, reason given: the form is done
 
 
 def test_return_form_uses_a_photo_sent_earlier(server: str) -> None:
-    photo = {"type": "image", "path": "data/media/images/damaged_box.jpg"}
+    photo = {"type": "image", "sha256": "ab12", "mime": "image/jpeg",
+             "source": "data/media/images/damaged_box.jpg"}
     result = _call(server, "validate_return_form", _photo_step_events("it's damaged", photo))
     assert _slots(result)["damage_photo"] == "data/media/images/damaged_box.jpg"
     assert _slots(result)["requested_slot"] is None
@@ -416,11 +566,18 @@ def test_return_form_accepts_a_photo_sent_when_asked_or_none(server: str) -> Non
     asked = _photo_step_events("it's damaged") + [
         SlotSet("requested_slot", "damage_photo"), SlotSet("awaiting_photo", True),
         ActionExecuted("action_listen")]
-    photo = {"type": "image", "url": "https://cdn.example.com/lamp.jpg"}
-    sent = _call(server, "validate_return_form",
-                 asked + [_user("here you go", "inform", metadata={"attachments": [photo]})])
+    photo = {"type": "image", "sha256": "cd34", "mime": "image/jpeg",
+             "source": "https://cdn.example.com/lamp.jpg"}
+    sent = _call(server, "validate_return_form", asked + [_user(
+        "here you go", "inform", metadata={"attachments": [{"type": "image", "url": photo["source"]}]},
+        media_references=[photo])])
     assert _slots(sent)["damage_photo"] == "https://cdn.example.com/lamp.jpg"
     assert _slots(sent)["requested_slot"] is None
+    # A file the pipeline refused is not a photo of the damage: the form still asks.
+    refused = _call(server, "validate_return_form", asked + [_user(
+        "here you go", "inform", metadata={"attachments": REFUSED}, media_references=[])])
+    assert "damage_photo" not in _slots(refused)
+    assert _slots(refused)["requested_slot"] == "damage_photo"
     # A photo the pipeline resolved from the text (rasa shell) counts as well.
     inline = _call(server, "validate_return_form", asked + [_user(
         "here", "inform", media_references=[{"type": "image", "sha256": "ab12",

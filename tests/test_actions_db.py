@@ -18,7 +18,7 @@ from actions import db
 from bench.servers import free_port, service_env
 from components.channels.media_store import MediaStore
 from components.media.attachment import Attachment
-from actions.agent import AgentError, parse_ticket_id, resume_ticket
+from actions.agent import RASA_TOKEN_ENV, AgentError, parse_ticket_id, resume_ticket
 from actions.actions import (
     attachment_error_texts,
     attachments_of_events,
@@ -217,26 +217,28 @@ def _user(text: str, intent: str, metadata: object = None, **parse: object) -> d
 
 def test_helpers_turn_events_into_transcript_sentiment_and_evidence() -> None:
     photo = {"type": "image", "path": "/media/mug.jpg", "mime": "image/jpeg", "data": "ignored blob"}
-    inline = {"type": "image", "url": "data:image/png;base64,iVBORw0KGgo="}
+    accepted = {"type": "image", "sha256": "ab", "source": "shot.png", "mime": "image/png"}
     events = [
         {"event": "action", "name": "action_listen"},
-        _user("my mug is broken", "damaged_item", {"attachments": [photo, photo, inline]},
-              sentiment={"label": "negative", "confidence": 0.91}),
+        # The client named a file the pipeline did not accept: no media_references.
+        _user("my mug is broken", "damaged_item", {"attachments": [photo]},
+              sentiment={"label": "negative", "confidence": 0.91}, media_references=[]),
         {"event": "bot", "text": "I'm really sorry your item arrived damaged."},
         _user("yes", "affirm", None,
               entities=[{"entity": "sentiment", "value": "neutral", "confidence_entity": 0.7}]),
-        _user("see screenshot", "inform", {},
-              media_references=[{"type": "image", "sha256": "ab", "source": "shot.png"}]),
+        _user("see screenshot", "inform", {"attachments": [{"type": "image", "path": "shot.png"}]},
+              media_references=[{**accepted, "data": "ignored blob"}, accepted]),
     ]
     assert [t["role"] for t in transcript_of(events)] == ["user", "bot", "user", "user"]
     assert transcript_of(events)[0]["intent"] == "damaged_item"
     assert [(s["label"], s["confidence"]) for s in sentiment_history_of(events)] == [
         ("negative", 0.91), ("neutral", 0.7)]
     evidence = attachments_of_events(events)
-    assert evidence[0] == {"type": "image", "path": "/media/mug.jpg", "mime": "image/jpeg"}
-    assert evidence[1]["url"] == "data: URI (inline, not stored)" and len(evidence[1]["sha256"]) == 64
-    assert evidence[2] == {"type": "image", "sha256": "ab", "source": "shot.png"}
-    assert len(evidence) == 3
+    assert evidence == [accepted]  # only what the pipeline accepted, each once, no blob
+    inline = _user("x", "inform", None, media_references=[
+        {"type": "image", "source": "data:image/png;base64,iVBORw0KGgo="}])
+    [stored] = attachments_of_events([inline])
+    assert stored["source"] == "data: URI (inline, not stored)" and len(stored["sha256"]) == 64
     assert handoff_reason(events) == "damaged_item"
     assert handoff_reason([_user("human please", "request_human")]) == "request_human"
     json.dumps([transcript_of(events), sentiment_history_of(events), evidence])
@@ -299,7 +301,10 @@ def test_evidence_keeps_every_field_the_channels_and_the_resolver_send(tmp_path:
     assert uploaded["mime"] == resolved["mime"] == "image/jpeg"
     events = [_user("my mug", "damaged_item", {"attachments": [uploaded]}),
               _user("this one", "inform", {}, media_references=[resolved])]
-    assert attachments_of_events(events) == [uploaded, resolved]
+    # The channel's reference is what the client asked for; only the resolver's is evidence.
+    assert attachments_of_events(events) == [resolved]
+    assert set(resolved) == {"type", "sha256", "source", "mime"}
+
 
 def test_attachment_errors_become_customer_facing_lines() -> None:
     parse = {"attachment_errors": [
@@ -332,7 +337,7 @@ def test_agent_cli_lists_open_tickets(tmp_path: Path) -> None:
     database = db.get_database(url)
     ticket_id = database.create_ticket("conv-9", "damaged_item", [], [
         {"label": "negative", "confidence": 0.9}], [{"type": "image", "path": "x.jpg"}])
-    env = service_env(**{db.DATABASE_URL_ENV: url})
+    env = service_env(**{db.DATABASE_URL_ENV: url, RASA_TOKEN_ENV: "agent-token"})
     result = subprocess.run([sys.executable, "-m", "actions.agent", "list"], cwd=PROJECT_ROOT,
                             env=env, capture_output=True, text=True, timeout=60, check=True)
     assert db.ticket_reference(ticket_id) in result.stdout
@@ -340,3 +345,45 @@ def test_agent_cli_lists_open_tickets(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "actions.agent", "resume", "TCK-00999"],
                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "There is no ticket TCK-00999" in bad.stderr
+
+
+@pytest.mark.parametrize("command", [["list"], ["show", "TCK-00001"], ["resume", "TCK-00001"]])
+def test_agent_cli_refuses_to_run_without_the_rasa_token(tmp_path: Path, command: list) -> None:
+    url = f"sqlite:///{tmp_path / 'agent.sqlite3'}"
+    db.get_database(url).create_ticket("conv-secret", "complaint", [
+        {"role": "user", "text": "my address is 7 High Street"}], [], [])
+    env = service_env(**{db.DATABASE_URL_ENV: url})
+    env.pop(RASA_TOKEN_ENV, None)
+    result = subprocess.run([sys.executable, "-m", "actions.agent", *command], cwd=PROJECT_ROOT,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "RASA_TOKEN is not set" in result.stderr
+    assert "var/rasa-token" in result.stderr and "scripts/serve" in result.stderr
+    assert "conv-secret" not in result.stdout + result.stderr
+    assert "High Street" not in result.stdout + result.stderr
+
+
+def test_orders_know_their_owner_and_an_older_database_gets_the_columns(tmp_path: Path) -> None:
+    """A shop database created before ownership existed: the columns are added on first use
+    and the demo orders get their owners, other rows are left alone."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = sa.create_engine(url, future=True)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "CREATE TABLE orders (order_number VARCHAR(16) PRIMARY KEY, customer_name VARCHAR(120)"
+            " NOT NULL, status VARCHAR(32) NOT NULL, carrier VARCHAR(64), tracking_number "
+            "VARCHAR(64), eta DATE, items JSON NOT NULL, address TEXT NOT NULL, created_at "
+            "DATETIME NOT NULL)"))
+        conn.execute(sa.text(
+            "INSERT INTO orders VALUES ('67890', 'Priya Shah', 'delivered', NULL, NULL, NULL, "
+            "'[]', '7 High Street', '2026-01-01 00:00:00'), ('11111', 'Someone', 'shipped', NULL,"
+            " NULL, NULL, '[]', 'Somewhere', '2026-01-01 00:00:00')"))
+    engine.dispose()
+    database = db.ShopDatabase(url)
+    database.create_schema()
+    database.seed_demo_orders()
+    order = database.get_order("67890")
+    assert (order["customer_id"], order["customer_email"], order["postcode"]) == (
+        "C-1007", "priya.shah@example.com", "OX1 4AA")
+    assert database.get_order("11111")["customer_email"] is None
+    assert database.get_order("12345")["postcode"] == "NW1 6XE"
