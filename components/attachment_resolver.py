@@ -90,6 +90,11 @@ class AttachmentResolver(GraphComponent):
             "max_audio_bytes": 20_000_000,
             # Most pixels (width x height) an image may declare; more is refused as a decompression bomb.
             "max_image_pixels": 40_000_000,
+            # Highest sample rate (Hz) and most channels an audio file may declare; more is refused
+            # ("audio_unusual_format") before decoding: a tiny file at 384 kHz x 8 channels is an
+            # audio bomb. Speech needs 16 kHz mono.
+            "max_audio_sample_rate": 192_000,
+            "max_audio_channels": 8,
             # Image types accepted (MIME or short names; the bytes decide the type).
             "allowed_image_types": list(DEFAULT_IMAGE_TYPES),
             # Audio types accepted (audio/ogg includes Opus, audio/mp4 includes .m4a).

@@ -85,32 +85,81 @@ def resample(samples: np.ndarray, orig_rate: int, target_rate: int = TARGET_SAMP
     return out.numpy().astype(np.float32, copy=False)
 
 
-def _decode_soundfile(data: bytes, max_duration_s: float) -> Optional[Tuple[np.ndarray, int]]:
-    """Decodes with libsndfile; None when libsndfile does not know the format."""
+# Bytes of decoded samples per soundfile block, whatever the channel count (about 4 MB).
+_BLOCK_BYTES = 4 * 1024 * 1024
+
+
+class _MonoStream:
+    """Decoded blocks turned into mono at ``target_rate`` as they arrive, counted against the
+    longest accepted duration: memory grows with the 16 kHz mono samples kept, never with the
+    file's own rate or channel count (a 384 kHz, 8-channel FLAC is a 200-times-larger decode).
+
+    Resampling is PyAV's (FFmpeg's swresample), which keeps its filter state between blocks,
+    so cutting the stream into blocks leaves no seams; the PyAV decoder path uses the same."""
+
+    def __init__(self, rate: int, target_rate: int, max_duration_s: float) -> None:
+        self._rate = rate
+        self._limit = int(max_duration_s * target_rate) + 1
+        self._resampler = None
+        if rate != target_rate:
+            import av
+
+            self._resampler = av.AudioResampler(format="flt", layout="mono", rate=target_rate)
+        self._chunks: List[np.ndarray] = []
+        self._total = 0
+
+    def _keep(self, samples: np.ndarray) -> None:
+        self._chunks.append(samples)
+        self._total += samples.size
+        if self._total > self._limit:
+            raise _TooLong()
+
+    def _resampled(self, frames: list) -> None:
+        for out in frames:
+            self._keep(out.to_ndarray().reshape(-1).astype(np.float32, copy=False))
+
+    def add(self, block: np.ndarray) -> None:
+        """One (frames, channels) or (frames,) block at the input rate."""
+        mono = _to_mono(block)
+        if self._resampler is None:
+            self._keep(mono)
+            return
+        import av
+
+        frame = av.AudioFrame.from_ndarray(mono.reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = self._rate
+        self._resampled(self._resampler.resample(frame))
+
+    def finish(self) -> np.ndarray:
+        """All samples, the resampler's tail included."""
+        if self._resampler is not None:
+            self._resampled(self._resampler.resample(None))
+        if not self._chunks:
+            return np.zeros(0, dtype=np.float32)
+        return np.ascontiguousarray(np.concatenate(self._chunks), dtype=np.float32)
+
+
+def _decode_soundfile(data: bytes, max_duration_s: float, target_rate: int) -> Optional[np.ndarray]:
+    """Decodes with libsndfile, block by block into 16 kHz mono; None when libsndfile does not
+    know the format."""
     import soundfile as sf
 
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
             rate = int(f.samplerate)
-            # frames can be unknown (0 or huge) for some Ogg streams; read in blocks with a cap.
+            # frames can be unknown (0 or huge) for some Ogg streams; the stream counts samples.
             if f.frames and f.frames > 0 and f.frames / rate > max_duration_s:
                 raise _TooLong(f.frames / rate)
-            limit = int(max_duration_s * rate) + 1
-            blocks: List[np.ndarray] = []
-            total = 0
-            for block in f.blocks(blocksize=65536, dtype="float32", always_2d=True):
-                blocks.append(block)
-                total += len(block)
-                if total > limit:
-                    raise _TooLong()
+            stream = _MonoStream(rate, target_rate, max_duration_s)
+            blocksize = max(1024, _BLOCK_BYTES // (4 * max(1, int(f.channels))))
+            for block in f.blocks(blocksize=blocksize, dtype="float32", always_2d=True):
+                stream.add(block)
+            return stream.finish()
     except _TooLong:
         raise
     except Exception as e:  # libsndfile: unknown format or broken file -> let PyAV try
         logger.debug(f"soundfile could not decode audio: {e}")
         return None
-    if not blocks:
-        return np.zeros(0, dtype=np.float32), rate
-    return _to_mono(np.concatenate(blocks, axis=0)), rate
 
 
 def _decode_pyav(data: bytes, max_duration_s: float, target_rate: int) -> np.ndarray:
@@ -175,11 +224,8 @@ def load_audio(
     if len(data) > limits.max_bytes:
         raise errors.make_error(errors.TOO_LARGE, kind=AUDIO, limit=errors.human_size(limits.max_bytes))
     try:
-        decoded = _decode_soundfile(data, limits.max_duration_s)
-        if decoded is not None:
-            samples, rate = decoded
-            samples = resample(samples, rate, target_rate)
-        else:
+        samples = _decode_soundfile(data, limits.max_duration_s, target_rate)
+        if samples is None:
             samples = _decode_pyav(data, limits.max_duration_s, target_rate)
         if len(samples) / target_rate > limits.max_duration_s:
             raise _TooLong(len(samples) / target_rate)

@@ -31,6 +31,7 @@ TOO_MANY = "too_many"
 AUDIO_EMPTY = "audio_empty"
 AUDIO_TOO_LONG = "audio_too_long"
 AUDIO_TOO_SHORT = "audio_too_short"
+AUDIO_UNUSUAL_FORMAT = "audio_unusual_format"
 AUDIO_SILENT = "audio_silent"
 AUDIO_NO_SPEECH = "audio_no_speech"
 TRANSCRIPTION_FAILED = "transcription_failed"
@@ -72,6 +73,9 @@ MESSAGES: Dict[str, str] = {
     "Could you send a shorter one?",
     AUDIO_TOO_SHORT: "Your voice message is only {length} long: I couldn't hear anything. "
     "Could you record it again?",
+    AUDIO_UNUSUAL_FORMAT: "Your voice message is recorded in an unusual format I can't listen to "
+    "(more than {limit}). Could you record it again with your phone's voice recorder, or type "
+    "your message?",
     AUDIO_SILENT: "Your voice message is silent: I couldn't hear anything. "
     "Could you record it again?",
     AUDIO_NO_SPEECH: "I couldn't make out any words in your voice message. "

@@ -24,6 +24,10 @@ class MediaPolicy:
     max_audio_bytes: int = 20_000_000
     # Most pixels (width x height) an image may declare; more is a decompression bomb (40 M).
     max_image_pixels: int = 40_000_000
+    # Highest sample rate (Hz) and most channels an audio file may declare. Speech needs 16 kHz
+    # mono; a tiny FLAC at 384 kHz and 8 channels would decode to gigabytes (an audio bomb).
+    max_audio_sample_rate: int = 192_000
+    max_audio_channels: int = 8
     # Image MIME types accepted (the bytes decide the type, not the name or header).
     allowed_image_types: Tuple[str, ...] = DEFAULT_IMAGE_TYPES
     # Audio MIME types accepted.
@@ -89,7 +93,14 @@ class MediaPolicy:
 
     def validate(self) -> None:
         """Raises ValueError naming the setting that makes no sense."""
-        for name in ("max_image_bytes", "max_audio_bytes", "max_image_pixels", "max_attachments"):
+        for name in (
+            "max_image_bytes",
+            "max_audio_bytes",
+            "max_image_pixels",
+            "max_audio_sample_rate",
+            "max_audio_channels",
+            "max_attachments",
+        ):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(
                     f"MediaPolicy.{name} must be a positive number, got {getattr(self, name)!r}."

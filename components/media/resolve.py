@@ -134,7 +134,7 @@ def resolve_reference(reference: MediaReference, policy: MediaPolicy) -> Attachm
     if kind == IMAGE:
         verify_image(data, mime, policy, source)
     elif kind == AUDIO:
-        verify_audio(data, mime, source)
+        verify_audio(data, mime, source, policy)
     name = reference.name or _default_name(reference)
     return Attachment.from_bytes(
         kind=kind, data=data, mime=mime, source=reference.location, name=name

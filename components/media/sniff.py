@@ -151,18 +151,56 @@ def verify_image(data: bytes, mime: str, policy: MediaPolicy, source: str) -> Tu
     return width, height
 
 
-def verify_audio(data: bytes, mime: str, source: str) -> None:
-    """Parses WAV / FLAC / Ogg headers with soundfile; other containers are checked by magic only.
-
-    MP3, WebM and M4A need a full decoder (the transcriber's); a broken one fails there.
+def verify_audio(
+    data: bytes, mime: str, source: str, policy: Optional[MediaPolicy] = None
+) -> None:
+    """Checks an audio file's header before anyone decodes it: WAV / FLAC / Ogg are parsed with
+    soundfile (a broken header is ``corrupt``), other containers are probed with PyAV when it
+    can read them (a broken one fails in the transcriber's decoder). A sample rate or channel
+    count over the policy's (``max_audio_sample_rate``, ``max_audio_channels``) is
+    ``audio_unusual_format``: a few kilobytes at 384 kHz and 8 channels decode to gigabytes.
+    Channels call this for uploads too (the media store), so pass the store's policy there.
     """
-    if mime not in _SOUNDFILE_CHECKED:
-        return
-    import soundfile
+    policy = policy or MediaPolicy()
+    if mime in _SOUNDFILE_CHECKED:
+        import soundfile
 
+        try:
+            info = soundfile.info(io.BytesIO(data))
+        except Exception as exc:  # soundfile raises RuntimeError / LibsndfileError / TypeError
+            raise errors.make_error(errors.CORRUPT, source, AUDIO) from exc
+        if info.frames <= 0 or info.samplerate <= 0:
+            raise errors.make_error(errors.CORRUPT, source, AUDIO)
+        rate, channels = int(info.samplerate), int(info.channels)
+    else:
+        probed = _probe_audio_stream(data)
+        if probed is None:
+            return
+        rate, channels = probed
+    _check_audio_format(rate, channels, policy, source)
+
+
+def _probe_audio_stream(data: bytes) -> Optional[Tuple[int, int]]:
+    """(sample rate, channels) of the first audio stream as PyAV reads the container's
+    header; None when PyAV is missing or cannot tell (the decoder has the last word)."""
     try:
-        info = soundfile.info(io.BytesIO(data))
-    except Exception as exc:  # soundfile raises RuntimeError / LibsndfileError / TypeError
-        raise errors.make_error(errors.CORRUPT, source, AUDIO) from exc
-    if info.frames <= 0 or info.samplerate <= 0:
-        raise errors.make_error(errors.CORRUPT, source, AUDIO)
+        import av
+
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.audio:
+                return None
+            context = container.streams.audio[0].codec_context
+            return int(context.sample_rate or 0), int(context.channels or 0)
+    except Exception:  # not readable here: decoding will refuse it with its own error
+        return None
+
+
+def _check_audio_format(rate: int, channels: int, policy: MediaPolicy, source: str) -> None:
+    """``audio_unusual_format`` for more than the policy's sample rate or channel count."""
+    if rate > policy.max_audio_sample_rate:
+        limit = f"{policy.max_audio_sample_rate / 1000:g} kHz"
+    elif channels > policy.max_audio_channels:
+        limit = f"{policy.max_audio_channels} channels"
+    else:
+        return
+    raise errors.make_error(errors.AUDIO_UNUSUAL_FORMAT, source, AUDIO, limit=limit)
