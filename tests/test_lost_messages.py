@@ -30,7 +30,7 @@ def _user_texts(rasa_server: str, sender: str) -> List[str]:
 
 
 def _the_conversation_goes_on(say: Say, sender: str) -> None:
-    assert "Order 12345 has shipped" in reply_text(say(sender, "where is my order 12345"))
+    assert "virtual assistant" in reply_text(say(sender, "hello"))
 
 
 @pytest.mark.parametrize("text", ["", "   "], ids=["empty", "blank"])
