@@ -11,7 +11,6 @@ A bare word like ``photo.jpg`` is not a reference: customers write file names in
 The recognised text is removed and the whitespace at each cut tidied, so the NLU sees only words.
 """
 
-import bisect
 import os
 import re
 from typing import List, Optional, Tuple
@@ -80,47 +79,64 @@ def _reference(target: str, name: Optional[str], default_kind: Optional[str]) ->
     )
 
 
+Span = Tuple[int, int, MediaReference]
+
+
+def _merge(taken: List[Span], candidates: List[Span]) -> List[Span]:
+    """``taken`` plus the ``candidates`` that overlap none of its spans (earlier forms win).
+
+    Both lists are sorted and free of overlaps within themselves (each comes from one
+    left-to-right scan), so one walk over both is enough: linear, however many references a
+    hostile text holds (inserting each span into a sorted list was quadratic)."""
+    accepted: List[Span] = []
+    index = 0
+    for candidate in candidates:
+        start, end = candidate[0], candidate[1]
+        while index < len(taken) and taken[index][1] <= start:
+            index += 1
+        if index < len(taken) and taken[index][0] < end:
+            continue  # overlaps a span of an earlier form
+        accepted.append(candidate)
+    # Two sorted runs: Timsort merges them in linear time.
+    return sorted(taken + accepted, key=lambda span: span[0])
+
+
 def find_inline_references(text: str, policy: MediaPolicy) -> Tuple[List[MediaReference], str]:
-    """(references in text order, text with them removed and whitespace tidied)."""
+    """(references in text order, text with them removed and whitespace tidied).
+
+    Each form is one left-to-right scan with a linear pattern, and the spans of the forms are
+    merged by walking sorted lists, so the cost is linear in the text."""
     if not text:
         return [], text or ""
-    found: List[Tuple[int, int, MediaReference]] = []
-    starts: List[int] = []  # sorted starts / ends of the spans taken so far (never overlapping)
-    ends: List[int] = []
-
-    def take(start: int, end: int, reference: MediaReference) -> None:
-        """Records the span unless it overlaps one already taken (earlier forms win)."""
-        index = bisect.bisect_left(starts, start)
-        if index > 0 and ends[index - 1] > start:
-            return
-        if index < len(starts) and starts[index] < end:
-            return
-        starts.insert(index, start)
-        ends.insert(index, end)
-        found.append((start, end, reference))
-
+    forms: List[List[Span]] = [[], [], [], [], []]
     for match in _MD_IMAGE.finditer(text):
         target = (match.group("angle") or match.group("plain")).strip()
-        take(match.start(), match.end(), _reference(target, match.group("alt").strip(), IMAGE))
+        forms[0].append(
+            (match.start(), match.end(), _reference(target, match.group("alt").strip(), IMAGE))
+        )
     for match in _MD_LINK.finditer(text):
         target = (match.group("angle") or match.group("plain")).strip()
         if _is_media_target(target):
-            take(match.start(), match.end(), _reference(target, match.group("alt").strip(), None))
+            forms[1].append(
+                (match.start(), match.end(), _reference(target, match.group("alt").strip(), None))
+            )
     for match in _DATA_URI.finditer(text):
-        take(match.start(), match.end(), _reference(match.group(0), None, None))
+        forms[2].append((match.start(), match.end(), _reference(match.group(0), None, None)))
     for match in _URL.finditer(text):
         url = match.group(0).rstrip(_TRAILING)
         if _is_media_target(url):
-            take(match.start(), match.start() + len(url), _reference(url, None, None))
+            forms[3].append((match.start(), match.start() + len(url), _reference(url, None, None)))
     prefixes = _root_prefixes(policy)
     for match in _TOKEN.finditer(text):
         path = match.group(0).rstrip(_TRAILING)
-        if kind_of_name(path) and _under_root(path, prefixes):
-            take(match.start(), match.start() + len(path), _reference(path, None, None))
+        if _under_root(path, prefixes) and kind_of_name(path):
+            forms[4].append((match.start(), match.start() + len(path), _reference(path, None, None)))
 
+    found: List[Span] = []
+    for candidates in forms:
+        found = _merge(found, candidates)
     if not found:
         return [], text
-    found.sort(key=lambda item: item[0])
     return [ref for _, _, ref in found], remove_spans(text, [(s, e) for s, e, _ in found])
 
 
