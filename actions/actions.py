@@ -438,7 +438,7 @@ def ownership_refusal(tracker: Tracker) -> str:
 
 
 class ActionCheckOrderStatus(Action):
-    """Tells the customer where their order is (status, carrier, ETA)."""
+    """Tells the customer where their order is (status, carrier, ETA), if it is verified theirs."""
 
     def name(self) -> Text:
         return "action_check_order_status"
@@ -586,7 +586,7 @@ class ValidateReturnForm(OrderOwnershipCheck, FormValidationAction):
 
 
 class ActionOpenReturn(Action):
-    """Opens the return in the database, with any photos the customer sent as evidence."""
+    """Opens the return on a verified order, with the media the pipeline accepted as evidence."""
 
     def name(self) -> Text:
         return "action_open_return"
