@@ -9,6 +9,11 @@ them under a ``MediaPolicy`` and puts:
   something the assistant can say to the customer.
 ``process`` never raises for bad media: the customer's words still get understood.
 
+Text length. At inference the text the rest of the pipeline sees is cut to ``max_text_chars`` at a
+word boundary (parse output ``text_truncated: true``): the tokenizer's, featurizers' and DIET's
+cost grows with the text (DIET's attention with its square), so one 60 KB message must not freeze
+the server. Channels cap what they accept too; this cap holds whatever channel sent the text.
+
 Registered as ``MESSAGE_FEATURIZER``: in Rasa 3.6's default recipe only tokenizer and featurizer
 types get a ``process_training_data`` node during training (and a predict node in the same
 place). It is not a ``Tokenizer`` or ``Featurizer`` subclass, so Rasa's one-tokenizer check and
@@ -54,7 +59,7 @@ from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from components.constants import ATTACHMENT_ERRORS, MEDIA, MEDIA_REFERENCES
+from components.constants import ATTACHMENT_ERRORS, MEDIA, MEDIA_REFERENCES, TEXT_TRUNCATED
 from components.fingerprint import hash_paths
 from components.media.policy import MediaPolicy
 from components.media.resolve import resolve_message_media
@@ -114,6 +119,10 @@ class AttachmentResolver(GraphComponent):
             "max_attachments": 5,
             # Remove inline references (markdown images/links, media paths, URLs) from the text.
             "strip_inline_references": True,
+            # Longest text (characters, after inline references are removed) the rest of the
+            # pipeline sees at inference; longer text is cut at a word boundary and the parse
+            # output gets "text_truncated": true. Bounds the tokenizer's and DIET's work per message.
+            "max_text_chars": 2000,
             # True: a training example whose media cannot be resolved stops training with an error
             # naming the example. False: it is logged and the example trains without that media.
             "fail_on_training_errors": True,
@@ -132,6 +141,13 @@ class AttachmentResolver(GraphComponent):
             self._training_policy, media_roots=self._training_policy.media_roots + uploads
         )
         self._strip = bool(config.get("strip_inline_references", True))
+        max_text_chars = config.get("max_text_chars", 2000)
+        if isinstance(max_text_chars, bool) or not isinstance(max_text_chars, int) or max_text_chars <= 0:
+            raise InvalidConfigException(
+                f"AttachmentResolver: max_text_chars must be a positive number of characters, "
+                f"got {max_text_chars!r}."
+            )
+        self._max_text_chars = max_text_chars
         self._fail_on_training_errors = bool(config.get("fail_on_training_errors", True))
 
     @classmethod
@@ -179,6 +195,17 @@ class AttachmentResolver(GraphComponent):
         )
         if self._strip and stripped != text and (stripped or not training):
             message.set(TEXT, stripped)
+        if not training:
+            current = message.get(TEXT) or ""
+            capped = _cut_at_word(current, self._max_text_chars)
+            if capped != current:
+                logger.info(
+                    "Message text of %d characters cut to %d (max_text_chars).",
+                    len(current),
+                    len(capped),
+                )
+                message.set(TEXT, capped)
+                message.set(TEXT_TRUNCATED, True, add_to_output=True)
         message.set(MEDIA, attachments)
         message.set(MEDIA_REFERENCES, [a.reference() for a in attachments], add_to_output=True)
         errors = [p.as_dict() for p in problems]
@@ -232,6 +259,17 @@ class AttachmentResolver(GraphComponent):
                 )
             logger.warning(summary)
         return training_data
+
+
+def _cut_at_word(text: str, limit: int) -> str:
+    """``text`` when it has at most ``limit`` characters, else its longest beginning of at most
+    ``limit`` characters that ends at a word boundary (a single word longer than the limit is
+    cut inside it), trailing whitespace removed."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit + 1]
+    cut = max(head.rfind(" "), head.rfind("\n"), head.rfind("\t"))
+    return (head[:cut] if cut > 0 else text[:limit]).rstrip()
 
 
 def _upload_roots(value: Any, training_policy: MediaPolicy) -> Tuple[str, ...]:

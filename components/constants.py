@@ -28,6 +28,9 @@ IMAGE_TEXT = "image_text"  # OCR text read from images (screenshots, receipts)
 TRANSCRIPT = "transcript"  # {"text", "language", "confidence", "duration"}
 SENTIMENT = "sentiment"  # {"label", "confidence", "scores"}
 EXPLANATION = "explanation"  # {"modality_weights": {...}}
+# True when the AttachmentResolver cut the text to its ``max_text_chars`` (absent otherwise), so
+# the dialogue can tell the customer only the beginning was read.
+TEXT_TRUNCATED = "text_truncated"
 
 # Sentiment labels, in the order the classifier's head uses them.
 SENTIMENT_LABELS = ("negative", "neutral", "positive")

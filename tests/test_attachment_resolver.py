@@ -20,8 +20,8 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from components.attachment_resolver import AttachmentResolver, AttachmentTrainingError
 from components.channels.media_store import DEFAULT_FOLDER as UPLOAD_FOLDER
-from components.constants import ATTACHMENT_ERRORS, MEDIA, MEDIA_REFERENCES
-from components.media.errors import OUTSIDE_MEDIA_ROOT
+from components.constants import ATTACHMENT_ERRORS, MEDIA, MEDIA_REFERENCES, TEXT_TRUNCATED
+from components.media.errors import NOT_FOUND
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -249,7 +249,8 @@ def test_uploads_resolve_at_inference_but_never_as_training_media(project):
 
     data = TrainingData([training_example(
         "my box", "damaged", {"attachments": [{"type": "image", "path": reference}]})])
-    with pytest.raises(AttachmentTrainingError, match=OUTSIDE_MEDIA_ROOT):
+    # an upload is no training media: for the media roots it is not there (the log says why)
+    with pytest.raises(AttachmentTrainingError, match=NOT_FOUND):
         component.process_training_data(data)
 
 
@@ -404,3 +405,38 @@ def test_real_training_uses_media_and_retrains_when_media_change(project, monkey
     photo_only = asyncio.run(agent.parse_message("data/media/parcel.png"))
     assert photo_only["text"] == "" and len(photo_only[MEDIA_REFERENCES]) == 1
     assert "intent" in photo_only
+
+
+def test_long_text_is_cut_at_a_word_boundary_and_flagged(project):
+    """Issue 12: one 10,000-word message reached DIET whole. The resolver, first in the pipeline,
+    hands on at most max_text_chars, ending on a whole word, and says it cut."""
+    words = " ".join(f"word{i}" for i in range(10_000))  # ~89 kB
+    [out] = resolver(max_text_chars=50).process([Message(data={TEXT: "where is my order " + words})])
+    text = out.get(TEXT)
+    assert len(text) <= 50 and text.startswith("where is my order word0 word1")
+    assert (words + " ").find(text.split(" ")[-1] + " ") >= 0  # the last word is whole
+    assert out.get(TEXT_TRUNCATED) is True
+    assert out.as_dict(only_output_properties=True)[TEXT_TRUNCATED] is True
+    # the default cap is 2000 characters
+    [default] = resolver().process([Message(data={TEXT: words})])
+    assert 1990 <= len(default.get(TEXT)) <= 2000
+    # short text is untouched and carries no flag
+    [short] = resolver(max_text_chars=50).process([Message(data={TEXT: "where is my order 12345"})])
+    assert short.get(TEXT) == "where is my order 12345" and short.get(TEXT_TRUNCATED) is None
+    # one word longer than the cap is cut inside it rather than emptied
+    [blob] = resolver(max_text_chars=10).process([Message(data={TEXT: "x" * 100})])
+    assert blob.get(TEXT) == "x" * 10
+    # inline references are removed before the cap: they take no room from the words
+    [typed] = resolver(max_text_chars=20).process(
+        [Message(data={TEXT: "data/media/parcel.png " * 30 + "it came broken"})]
+    )
+    assert typed.get(TEXT) == "it came broken" and typed.get(TEXT_TRUNCATED) is None
+
+
+def test_training_text_is_never_cut_and_bad_caps_are_refused(project):
+    example = training_example("where is my order " * 20, "order_status")
+    resolver(max_text_chars=10).process_training_data(TrainingData([example]))
+    assert example.get(TEXT) == "where is my order " * 20
+    for bad in (0, -5, "long", True):
+        with pytest.raises(InvalidConfigException, match="max_text_chars"):
+            resolver(max_text_chars=bad)

@@ -5,13 +5,24 @@ real path (all symlinks followed) leaves the root: a link inside ``data/media`` 
 ``/etc/passwd`` is an escape, not a photo. The file opened is the checked real path, with
 O_NOFOLLOW on the last component. A link swapped in a parent folder between the check and
 the open could still race; media roots should not be writable by untrusted users.
+
+No probing. The answer depends only on what the customer wrote, never on which files exist
+outside the roots: ``outside_media_root`` is for a path that is outside by its spelling (``..``,
+an absolute path outside every root), decided before the file system is asked; a path that only
+turns out to lead outside (a link out of a root, a relative path that exists in the working
+folder) gets the very answer a missing file gets, ``not_found``, and the real reason goes to the
+log. Otherwise "not in a folder I may read" versus "couldn't find" would tell a client which
+files exist on the server.
 """
 
+import logging
 import os
 from typing import List, Optional
 
 from components.media import errors
 from components.media.policy import MediaPolicy
+
+logger = logging.getLogger(__name__)
 
 
 def _inside(path: str, root: str) -> bool:
@@ -38,21 +49,22 @@ def locate(path: str, policy: MediaPolicy, source: str, kind: Optional[str] = No
         # As typed from the project folder ("data/media/x.jpg"), then relative to each root ("x.jpg").
         candidates.append(os.path.abspath(expanded))
         candidates.extend(os.path.join(root, expanded) for root in roots)
-    escaped = False
     for candidate in candidates:
         if not os.path.lexists(candidate):
             continue
         real = os.path.realpath(candidate)
         if not any(_inside(real, root) for root in roots):
-            escaped = True
+            logger.warning(
+                "Local media reference '%s' leads outside the media roots (%s): answered as "
+                "not found.", source, real
+            )
             continue
         if not os.path.isfile(real):
             raise errors.make_error(errors.NOT_FOUND, source, kind)
         return real
-    if escaped or (
-        os.path.isabs(expanded)
-        and not any(_inside(os.path.abspath(expanded), root) for root in roots)
-    ):
+    if os.path.isabs(expanded) and not any(
+        _inside(os.path.abspath(expanded), root) for root in roots
+    ):  # outside by its spelling, whether or not such a file exists
         raise errors.make_error(errors.OUTSIDE_MEDIA_ROOT, source, kind)
     raise errors.make_error(errors.NOT_FOUND, source, kind)
 
@@ -66,7 +78,8 @@ def read_local(path: str, policy: MediaPolicy, source: str, kind: Optional[str] 
     except FileNotFoundError as exc:
         raise errors.make_error(errors.NOT_FOUND, source, kind) from exc
     except OSError as exc:  # ELOOP: the last component became a symlink after the check
-        raise errors.make_error(errors.OUTSIDE_MEDIA_ROOT, source, kind) from exc
+        logger.warning("Local media reference '%s' could not be opened safely: %s", source, exc)
+        raise errors.make_error(errors.NOT_FOUND, source, kind) from exc
     with os.fdopen(fd, "rb") as handle:
         if os.fstat(handle.fileno()).st_size > limit:
             raise errors.make_error(errors.TOO_LARGE, source, kind, limit=errors.human_size(limit))
