@@ -1,6 +1,7 @@
 """decode_image: the resolver's pixel cap, and catalogue errors that never carry decoder text."""
 
 import base64
+import io
 
 import pytest
 from PIL import Image
@@ -42,3 +43,33 @@ def test_damaged_images_give_the_catalogue_message_only(data: bytes):
 def test_transparent_screenshots_are_put_on_white():
     clear = encode(Image.new("RGBA", (8, 8), (0, 0, 0, 0)))
     assert decode_image(clear).getpixel((0, 0)) == (255, 255, 255)
+
+
+def mpo_bytes() -> bytes:
+    """A multi-picture JPEG as phone cameras write them (Pillow format "MPO"): two pictures."""
+    first = Image.new("RGB", (64, 48), (200, 30, 30))
+    second = Image.new("RGB", (64, 48), (30, 200, 30))
+    buffer = io.BytesIO()
+    first.save(buffer, "MPO", save_all=True, append_images=[second])
+    return buffer.getvalue()
+
+
+def test_a_multi_picture_jpeg_from_a_phone_is_a_jpeg():
+    """Issue 12: MPO photos were refused as damaged. They are JPEGs with extra pictures appended:
+    accepted as image/jpeg and decoded to their first picture."""
+    data = mpo_bytes()
+    with Image.open(io.BytesIO(data)) as opened:
+        assert opened.format == "MPO" and opened.n_frames == 2  # really a multi-picture file
+    uri = "data:image/jpeg;base64," + base64.b64encode(data).decode()
+    attachment = resolve_reference(MediaReference(form="data", location=uri, kind="image"), MediaPolicy())
+    assert (attachment.kind, attachment.mime) == ("image", "image/jpeg")
+    image = decode_image(attachment.data, source="phone.jpg")
+    red, green, _ = image.getpixel((10, 10))
+    assert image.size == (64, 48) and red > 150 and green < 80  # the first picture
+    # a damaged one is still refused
+    with pytest.raises(AttachmentError) as caught:
+        resolve_reference(
+            MediaReference(form="data", location="data:image/jpeg;base64," + base64.b64encode(data[:300]).decode(), kind="image"),
+            MediaPolicy(),
+        )
+    assert caught.value.code == "corrupt"

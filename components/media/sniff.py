@@ -20,13 +20,15 @@ from components.media.mime import (
 )
 from components.media.policy import MediaPolicy
 
-# Pillow format name per canonical image MIME type (the decoder must agree with the sniffer).
+# Pillow format names per canonical image MIME type (the decoder must agree with the sniffer).
+# MPO is a JPEG with more pictures appended (phone cameras: depth maps, previews); the first
+# picture is an ordinary JPEG, and that is the one every component decodes.
 _PILLOW_FORMATS = {
-    "image/jpeg": "JPEG",
-    "image/png": "PNG",
-    "image/webp": "WEBP",
-    "image/gif": "GIF",
-    "image/bmp": "BMP",
+    "image/jpeg": ("JPEG", "MPO"),
+    "image/png": ("PNG",),
+    "image/webp": ("WEBP",),
+    "image/gif": ("GIF",),
+    "image/bmp": ("BMP",),
 }
 
 # Containers libsndfile reads; their headers are parsed to catch truncated or fake files.
@@ -134,7 +136,7 @@ def verify_image(data: bytes, mime: str, policy: MediaPolicy, source: str) -> Tu
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
-                if image.format != _PILLOW_FORMATS.get(mime):
+                if image.format not in _PILLOW_FORMATS.get(mime, ()):
                     raise errors.make_error(errors.CORRUPT, source, IMAGE)
                 if width * height > policy.max_image_pixels:
                     raise _too_many_pixels(policy, source)
