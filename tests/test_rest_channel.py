@@ -215,7 +215,8 @@ def test_junk_metadata_leaves_a_small_tracker(rest_server: str) -> None:
     )
     assert reply.status_code == 200 and reply.json()
     (event,) = user_events(rest_server, sender)
-    assert event["metadata"] == {"attachments": [{"type": "image", "path": "data/media/images/wrong_item_cat.jpg"}]}
+    kept = {k: v for k, v in event["metadata"].items() if k not in ("model_id", "assistant_id")}  # Rasa's own
+    assert kept == {"attachments": [{"type": "image", "path": "data/media/images/wrong_item_cat.jpg"}]}
     assert len(tracker_json(rest_server, sender)) < 60_000
 
 

@@ -120,6 +120,24 @@ def test_text_message_is_acknowledged_before_the_reply_and_answered(slack_server
     assert "virtual assistant" in post["text"]
 
 
+def test_a_text_over_the_cap_gets_a_polite_reply_and_is_not_handled(slack_server: str, fake_slack: FakeSlack) -> None:
+    user, channel = new_user(), new_channel()
+    assert send_event(slack_server, message_event("parcel " * 1000, channel=channel, user=user)).status_code == 200
+    (post,) = fake_slack.wait_for_posts_to(channel)
+    assert "too long" in post["text"] and "5,000 characters" in post["text"]
+    assert handled_before(slack_server, fake_slack, user) == []
+
+
+def test_slack_conversations_are_in_their_own_namespace(slack_server: str, fake_slack: FakeSlack) -> None:
+    user, channel = new_user(), new_channel()
+    assert send_event(slack_server, message_event("hello", channel=channel, user=user)).status_code == 200
+    fake_slack.wait_for_posts_to(channel)
+    (event,) = user_events(slack_server, user)  # the conversation slack-<user id>
+    assert event["text"] == "hello"
+    bare = requests.get(f"{slack_server}/conversations/{user}/tracker", timeout=30).json()
+    assert [e for e in bare.get("events", []) if e.get("event") == "user"] == []
+
+
 def test_photo_only_message_is_downloaded_with_the_token_and_understood(
     slack_server: str, fake_slack: FakeSlack, upload_folder: str
 ) -> None:
