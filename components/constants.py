@@ -7,6 +7,12 @@ a channel and an action never disagree on a spelling.
 # Message metadata key under which channels put attachment references (never blobs).
 ATTACHMENTS = "attachments"
 
+# Message metadata key the Slack channel sets: the Slack file URLs (url_private / _download) of
+# the event's own files. Only URL references listed here get the Slack bot token; a Slack URL a
+# REST or web chat customer supplies gets none. No other channel may pass this key through from
+# a client's metadata.
+SLACK_FILE_URLS = "slack_file_urls"
+
 # The keys of one attachment reference wherever it travels: channels send {"type", "path" | "url",
 # "mime", "name"} under ATTACHMENTS, the resolver reports {"type", "sha256", "source", "mime"} under
 # MEDIA_REFERENCES, and the actions keep exactly these keys as return and ticket evidence. An

@@ -422,3 +422,50 @@ def test_slack_token_only_goes_to_slack_hosts(server):
 )
 def test_address_classification(address, public):
     assert address_is_public(address) is public
+
+
+def test_the_slack_token_goes_only_with_files_of_a_slack_event():
+    """Issue 12: a REST or web chat customer could supply a files.slack.com URL and the bot
+    fetched it with its own token. Only references the Slack channel listed under
+    SLACK_FILE_URLS carry the token; typed ones and other channels' never do."""
+    from components.constants import ATTACHMENTS, SLACK_FILE_URLS
+    from components.media.fetch import request_headers
+    from components.media.inline import find_inline_references
+    from components.media.resolve import references_from_metadata, slack_token_for
+
+    policy = MediaPolicy(slack_bot_token="xoxb-secret")
+    url = "https://files.slack.com/files-pri/T1-F1/download/photo.png"
+    entry = {"type": "image", "url": url}
+    # REST / web chat: the same URL in metadata, without the Slack channel's list
+    [from_rest], _ = references_from_metadata({ATTACHMENTS: [entry]})
+    assert slack_token_for(from_rest, policy) is None
+    # a forged list naming another URL does not help either
+    [forged], _ = references_from_metadata({ATTACHMENTS: [entry], SLACK_FILE_URLS: ["https://x/y"]})
+    assert slack_token_for(forged, policy) is None
+    # typed in the text: never
+    [typed], _ = find_inline_references(f"look {url}", policy)
+    assert slack_token_for(typed, policy) is None
+    # the Slack channel's own files: the token, and only to https Slack hosts
+    [from_slack], _ = references_from_metadata({ATTACHMENTS: [entry], SLACK_FILE_URLS: [url]})
+    token = slack_token_for(from_slack, policy)
+    assert token == "xoxb-secret"
+    assert request_headers("files.slack.com", True, token)["Authorization"] == "Bearer xoxb-secret"
+    assert "Authorization" not in request_headers("files.slack.com", False, token)
+    assert "Authorization" not in request_headers("evil.example", True, token)
+    assert "Authorization" not in request_headers("files.slack.com", True, None)
+
+
+def test_a_slack_event_file_on_another_host_never_gets_the_token(server):
+    """End to end through a real server: even a listed file, redirected or served from a host
+    that is not Slack's, is fetched without the token."""
+    from components.constants import ATTACHMENTS, SLACK_FILE_URLS
+    from components.media.resolve import references_from_metadata
+
+    policy = MediaPolicy(allowed_private_networks=("127.0.0.1/32",), slack_bot_token="xoxb-secret")
+    url = server.url("/img.png")
+    [reference], _ = references_from_metadata(
+        {ATTACHMENTS: [{"type": "image", "url": url}], SLACK_FILE_URLS: [url]}
+    )
+    assert reference.slack_file
+    assert resolve_reference(reference, policy).data == PNG
+    assert "authorization" not in server.requests[-1]

@@ -83,6 +83,9 @@ class MediaReference:
     mime: Optional[str] = None
     name: Optional[str] = None
     inline: bool = False  # typed in the message text (removed from what the NLU sees)
+    # A file of the Slack event itself (listed by the Slack channel under SLACK_FILE_URLS): the
+    # only kind of reference the Slack bot token is ever sent for.
+    slack_file: bool = False
 
     @property
     def source(self) -> str:

@@ -18,8 +18,10 @@ How it stays safe (the honest, simple approach):
 - The size cap is enforced while streaming (``CappedBody``); Content-Length only lets us refuse
   early.
 - Environment proxies are not used (a proxy would make the address check meaningless).
-- Slack private file URLs get ``Authorization: Bearer <slack_bot_token>``, and only hosts of
-  Slack get it: a redirect elsewhere loses the token.
+- Slack private file URLs get ``Authorization: Bearer <slack_bot_token>`` only for files of a
+  Slack event (the Slack channel lists them under ``constants.SLACK_FILE_URLS``; a Slack URL
+  from a REST or web chat customer gets no token), and only hosts of Slack get it: a redirect
+  elsewhere loses the token.
 
 ``check_response``, ``redirect_target`` and ``CappedBody`` are the one reading of an HTTP answer
 (status, Slack's login page, redirects, size cap); the Slack channel's own downloader, which
@@ -287,16 +289,24 @@ class CappedBody:
 
 
 def fetch_url(
-    url: str, policy: MediaPolicy, source: str, kind: Optional[str] = None
+    url: str,
+    policy: MediaPolicy,
+    source: str,
+    kind: Optional[str] = None,
+    slack_token: Optional[str] = None,
 ) -> Tuple[bytes, Optional[str]]:
-    """(body, Content-Type) of an http(s) URL under the policy; raises AttachmentError."""
+    """(body, Content-Type) of an http(s) URL under the policy; raises AttachmentError.
+    ``slack_token`` (only for files of a Slack event: ``resolve.slack_token_for``) goes to
+    https Slack file hosts only, on every hop."""
     deadline = _Deadline(policy.url_timeout_s)
     limit = policy.max_bytes(kind)
     current = url
     try:
         for _hop in range(policy.max_redirects + 1):
             parts = _parse_url(current, source, kind)
-            status, headers, body = _request_once(parts, policy, source, kind, limit, deadline)
+            status, headers, body = _request_once(
+                parts, policy, source, kind, limit, deadline, slack_token
+            )
             target = redirect_target(current, status, headers.get("location"), source, kind)
             if target is not None:
                 current = target
@@ -328,15 +338,15 @@ def _checked_addresses(
     return addresses
 
 
-def _request_headers(host: str, https: bool, policy: MediaPolicy) -> Dict[str, str]:
-    """Headers of a media GET; the Slack token only for https Slack file hosts."""
+def request_headers(host: str, https: bool, slack_token: Optional[str]) -> Dict[str, str]:
+    """Headers of a media GET; ``slack_token`` only for https Slack file hosts."""
     headers = {
         "User-Agent": _USER_AGENT,
         "Accept": "image/*, audio/*, video/webm, video/mp4;q=0.5, */*;q=0.1",
         "Accept-Encoding": "identity",
     }
-    if policy.slack_bot_token and https and is_slack_file_host(host):
-        headers["Authorization"] = f"Bearer {policy.slack_bot_token}"
+    if slack_token and https and is_slack_file_host(host):
+        headers["Authorization"] = f"Bearer {slack_token}"
     return headers
 
 
@@ -347,6 +357,7 @@ def _request_once(
     kind: Optional[str],
     limit: int,
     deadline: _Deadline,
+    slack_token: Optional[str],
 ) -> Tuple[int, Dict[str, str], bytes]:
     """One GET to a checked address; redirect responses come back without a body."""
     host = parts.hostname or ""
@@ -354,13 +365,13 @@ def _request_once(
     port = parts.port or (443 if https else 80)
     addresses = _checked_addresses(host, port, policy, source, kind, deadline)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    request_headers = _request_headers(host, https, policy)
+    headers_out = request_headers(host, https, slack_token)
     connection_class = _PinnedHTTPSConnection if https else _PinnedHTTPConnection
     last_error: Optional[BaseException] = None
     for ip in addresses:
         connection = connection_class(host, port, ip, deadline)
         try:
-            connection.request("GET", path, headers=request_headers)
+            connection.request("GET", path, headers=headers_out)
             # Closing the response closes the socket it took over: a body refused half-way must
             # not keep the connection (and the server's writes) open until garbage collection.
             with connection.getresponse() as response:

@@ -7,10 +7,11 @@ collects errors instead of raising, because one bad photo must not lose the cust
 ``resolve_message_media`` is the entry point for one message (metadata and inline references).
 """
 
+import dataclasses
 import logging
 from typing import Any, Dict, List, Optional, Tuple
 
-from components.constants import ATTACHMENTS
+from components.constants import ATTACHMENTS, SLACK_FILE_URLS
 from components.media import errors
 from components.media.attachment import Attachment, MediaReference, shorten_source
 from components.media.datauri import as_data_uri, decode_data_uri
@@ -101,14 +102,27 @@ def references_from_metadata(
         raw = [raw]
     if not isinstance(raw, list):
         return [], [errors.make_error(errors.BAD_REFERENCE, str(raw)[:80])]
+    slack_urls = metadata.get(SLACK_FILE_URLS)
+    slack_urls = {u for u in slack_urls if isinstance(u, str)} if isinstance(slack_urls, list) else set()
     references: List[MediaReference] = []
     problems: List[errors.AttachmentError] = []
     for entry in raw:
         try:
-            references.append(reference_from_entry(entry))
+            reference = reference_from_entry(entry)
         except errors.AttachmentError as error:
             problems.append(error)
+            continue
+        if reference.form == "url" and reference.location in slack_urls:
+            reference = dataclasses.replace(reference, slack_file=True)
+        references.append(reference)
     return references, problems
+
+
+def slack_token_for(reference: MediaReference, policy: MediaPolicy) -> Optional[str]:
+    """The Slack bot token for a file of the Slack event itself, None for any other reference:
+    a Slack URL typed or sent by a REST or web chat customer must not make the bot fetch, with
+    its own token, a file of its workspace the customer cannot see."""
+    return policy.slack_bot_token if reference.slack_file else None
 
 
 def resolve_reference(reference: MediaReference, policy: MediaPolicy) -> Attachment:
@@ -122,7 +136,9 @@ def resolve_reference(reference: MediaReference, policy: MediaPolicy) -> Attachm
         data, uri_mime = decode_data_uri(reference.location, policy, source, kind)
         declared_mime = declared_mime or uri_mime
     elif reference.form == "url":
-        data, content_type = fetch_url(reference.location, policy, source, kind)
+        data, content_type = fetch_url(
+            reference.location, policy, source, kind, slack_token_for(reference, policy)
+        )
         declared_mime = declared_mime or content_type
     elif reference.form == "path":
         data = read_local(reference.location, policy, source, kind)
