@@ -64,7 +64,7 @@ from components.channels.inbound import TextLimit
 from components.channels.media_store import MediaStore
 from components.channels.senders import SLACK_PREFIX
 from components.channels.uploads import install_retention
-from components.constants import ATTACHMENTS
+from components.constants import ATTACHMENTS, SLACK_FILE_URLS
 from components.media import errors
 from components.media.errors import AttachmentError
 from components.media.fetch import (
@@ -360,6 +360,9 @@ class SlackMediaInput(SlackInput):
             message_metadata = dict(metadata)
             if references:
                 message_metadata[ATTACHMENTS] = references
+                urls = [r["url"] for r in references if "url" in r]  # download_files: false
+                if urls:  # the resolver sends the bot token to these event files only
+                    message_metadata[SLACK_FILE_URLS] = urls
             await on_new_message(
                 UserMessage(
                     text,
