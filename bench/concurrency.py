@@ -5,7 +5,11 @@ It starts the action server and `rasa run` itself (localhost only), drives N con
 once, each a short scripted mix of text, photo uploads (multipart) and voice uploads (flite
 speech), then reads every conversation's tracker to check that it holds all its user messages,
 in order, with their attachments. Reports throughput, p50/p95 latency (overall and per kind),
-errors (must be zero) and the tracker check; ``--json OUT`` writes the report.
+errors and empty replies (must be zero) and the tracker check. Before the load it sends each kind of
+message alone, one at a time, in the same run: their latency is the baseline the text p95 under
+load is compared with (at most 1.5 s and at most 5x alone), and the servers' CPU seconds per
+message give the CPU-bound ideal throughput (the load's CPU time spread over every core).
+``--json OUT`` writes the report; the exit code is 0 only when every target holds.
 
     .venv/bin/python -m bench.concurrency --model models/<model>.tar.gz --json bench/reports/concurrency.json
     .venv/bin/python -m bench.concurrency --train --conversations 50   # trains config.yml first
@@ -197,6 +201,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--concurrency", type=int, default=None, help="conversations in flight (default: all)")
     parser.add_argument("--request-timeout", type=float, default=180.0)
     parser.add_argument("--deadline", type=float, default=1200.0, help="overall limit for the load phase, seconds")
+    parser.add_argument("--alone", type=int, default=8, help="messages of each kind sent alone first (baseline)")
     parser.add_argument("--json", type=Path, help="write the report here")
     args = parser.parse_args(argv)
     if not 1 <= args.conversations <= MAX_CONVERSATIONS or not 1 <= args.turns <= MAX_TURNS:
@@ -214,45 +219,106 @@ def main(argv: Optional[List[str]] = None) -> int:
             (work / "credentials.yml").write_text(f"components.channels.rest.MediaRestInput:\n  media_folder: {uploads}\n")
             (work / "endpoints.yml").write_text(servers.endpoints_text(action_service.url))
             rasa = running.enter_context(servers.rasa_server(
-                model, work / "credentials.yml", work / "endpoints.yml", work / "rasa.log", **cache))
+                model, work / "credentials.yml", work / "endpoints.yml", work / "rasa.log",
+                TICKET_LOCK_LIFETIME="600", **cache))
             action_service.wait_until_up(120)
             server = rasa.wait_until_up(600)
-            return measure(server, args, concurrency, model, work)
+            pids = [rasa.process.pid, action_service.process.pid]
+            return measure(server, args, concurrency, model, work, pids)
     finally:
         shutil.rmtree(ROOT / uploads, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
 
 
-def measure(server: str, args: argparse.Namespace, concurrency: int, model: Path, work: Path) -> int:
-    """Warms up, drives the conversations, checks the trackers, prints (and writes) the report;
-    0 when there were no errors and every tracker is complete."""
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) the process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def alone(server: str, pids: List[int], voices: List[Tuple[str, bytes]], run_id: str, timeout: float,
+          per_kind: int) -> Dict[str, Dict[str, float]]:
+    """Each kind of message sent with nothing else running (one at a time): latency p50/p95 and
+    the CPU seconds the servers spent per message, the baseline of the load run."""
+    steps = {kind: [] for kind in ("text", "photo", "voice")}
+    for i in range(200):
+        for step in script(i, 4, voices)[1:]:
+            if len(steps[step["kind"]]) < per_kind:
+                steps[step["kind"]].append(step)
+    result: Dict[str, Dict[str, float]] = {}
+    for kind, kind_steps in steps.items():
+        latencies, cpu = [], []
+        for i, step in enumerate(kind_steps):
+            before = sum(process_cpu_s(pid) for pid in pids)
+            records = asyncio.run(drive(server, [(f"alone-{run_id}-{kind}-{i}", [step])], 1, timeout))
+            cpu.append(sum(process_cpu_s(pid) for pid in pids) - before)
+            latencies.append(records[0]["latency_s"])
+        result[kind] = {
+            "messages": len(kind_steps),
+            "p50_s": round(percentile(latencies, 50), 3),
+            "p95_s": round(percentile(latencies, 95), 3),
+            "cpu_s_per_message": round(statistics.mean(cpu), 4),
+        }
+    return result
+
+
+# What bench/concurrency.py must show (issue: "text never waits behind media").
+TEXT_P95_MAX_S = 1.5
+TEXT_P95_MAX_RATIO = 5.0
+
+
+def measure(server: str, args: argparse.Namespace, concurrency: int, model: Path, work: Path,
+            pids: List[int]) -> int:
+    """Warms up, measures each kind alone, drives the conversations, checks the trackers, prints
+    (and writes) the report; 0 when every target holds."""
     voices = make_voices(work)
     run_id = uuid.uuid4().hex[:6]
     conversations = [(f"bench-{run_id}-{i:03d}", script(i, args.turns, voices)) for i in range(args.conversations)]
     # Warm-up: the first photo and voice message load the image and speech models.
     warm = script(1, 3, voices)
     asyncio.run(drive(server, [(f"warmup-{run_id}", warm)], 1, args.request_timeout))
+    baseline = alone(server, pids, voices, run_id, args.request_timeout, args.alone)
 
     started = time.perf_counter()
     records = asyncio.run(asyncio.wait_for(drive(server, conversations, concurrency, args.request_timeout), args.deadline))
     wall = time.perf_counter() - started
     report = summarise(records, wall)
     problems = check_trackers(server, conversations)
+    # The CPU-bound ideal: the load's messages cost this much CPU when sent alone; spread over
+    # every core with no waiting at all, that is the shortest the run could take.
+    cores = os.cpu_count() or 1
+    ideal_wall = sum(baseline[r["kind"]]["cpu_s_per_message"] for r in records) / cores
+    text_p95 = report["by_kind"]["text"]["p95_s"]
+    text_alone_p95 = baseline["text"]["p95_s"]
+    targets = {
+        "errors": report["errors"] == 0,
+        "empty_replies": report["empty_replies"] == 0,
+        "trackers_complete_and_ordered": not problems,
+        f"text_p95_at_most_{TEXT_P95_MAX_S}_s": text_p95 <= TEXT_P95_MAX_S,
+        f"text_p95_at_most_{TEXT_P95_MAX_RATIO:g}x_alone": text_p95 <= TEXT_P95_MAX_RATIO * text_alone_p95,
+    }
     report.update({
         "conversations": args.conversations,
         "turns_per_conversation": args.turns,
         "concurrency": concurrency,
+        "alone": baseline,
+        "text_p95_ratio_to_alone": round(text_p95 / text_alone_p95, 2) if text_alone_p95 else None,
+        "cpu_bound_ideal_wall_s": round(ideal_wall, 2),
+        "cpu_bound_ideal_throughput_rps": round(len(records) / ideal_wall, 2) if ideal_wall else None,
+        "throughput_share_of_ideal": round(ideal_wall / wall, 3) if wall else None,
         "trackers_complete_and_ordered": not problems,
         "tracker_problems": problems[:10],
+        "targets": targets,
+        "meets_targets": all(targets.values()),
         "model": str(model),
-        "cpu_count": os.cpu_count(),
+        "cpu_count": cores,
+        "nlu_workers": {"media": os.environ.get("MM_NLU_MEDIA_WORKERS", "1"), "text": os.environ.get("MM_NLU_TEXT_WORKERS", "2")},
     })
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 0 if report["errors"] == 0 and not problems else 1
-
+    return 0 if report["meets_targets"] else 1
 
 if __name__ == "__main__":
     sys.exit(main())

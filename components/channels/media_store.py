@@ -71,6 +71,8 @@ LIMIT_KEYS = (
     "max_image_pixels",
     "allowed_image_types",
     "allowed_audio_types",
+    "max_audio_sample_rate",
+    "max_audio_channels",
 )
 
 # HTTP status for each refusal, for the upload endpoints.
@@ -197,7 +199,7 @@ class MediaStore:
         if kind == IMAGE:
             verify_image(data, mime, self.policy, source)
         else:
-            verify_audio(data, mime, source)
+            verify_audio(data, mime, source, self.policy)
         return kind, mime
 
     def save(

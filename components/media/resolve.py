@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from typing import Any, Dict, List, Optional, Tuple
 
-from components.constants import ATTACHMENTS, SLACK_FILE_URLS
+from components.constants import ATTACHMENTS, INLINE_REFERENCES, SLACK_FILE_URLS
 from components.media import errors
 from components.media.attachment import Attachment, MediaReference, shorten_source
 from components.media.datauri import as_data_uri, decode_data_uri
@@ -199,8 +199,13 @@ def resolve_message_media(
     text: str, metadata: Dict[str, Any], policy: MediaPolicy
 ) -> Tuple[List[Attachment], List[errors.AttachmentError], str]:
     """(attachments, errors, text without inline references) for one message; never raises
-    AttachmentError. Metadata references come first, then inline ones in text order."""
+    AttachmentError. Metadata references come first, then inline ones in text order. A channel
+    that accepts uploads only sets ``INLINE_REFERENCES: False``: paths and URLs typed in the text
+    are then plain words, never read."""
     from_metadata, problems = references_from_metadata(metadata)
-    inline, stripped = find_inline_references(text, policy)
+    if metadata.get(INLINE_REFERENCES, True) is False:
+        inline, stripped = [], text
+    else:
+        inline, stripped = find_inline_references(text, policy)
     attachments, failures = resolve_references(from_metadata + inline, policy)
     return attachments, problems + failures, stripped
