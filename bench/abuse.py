@@ -232,8 +232,9 @@ class Case:
     name: str
     item: str  # the issue's item it covers ("1" .. "10", or "held" for defences that already held)
     run: Callable[[Bench, str], Outcome]
-    # False: the request is refused by the channel (4xx), nothing of it is stored.
-    stored: bool = True
+    # True: the case hands the conversation to a human, so the bot rightly stays silent on the
+    # follow-up (which must still be stored).
+    hands_off: bool = False
 
 
 def case_empty_message(bench: Bench, sender: str) -> Outcome:
@@ -379,11 +380,28 @@ def case_inline_scan_10mb(bench: Bench, sender: str) -> Outcome:
     return reply.status_code < 500, f"/model/parse HTTP {reply.status_code} in {took:.1f} s"
 
 
+def _errors_of(bench: Bench, sender: str, attachments: List[Dict[str, Any]]) -> List[Tuple[str, str]]:
+    """(code, message) of each attachment error the pipeline reported for one REST message."""
+    bench.rest(sender, "look at this", {"attachments": attachments})
+    parse = bench.user_events(sender)[-1].get("parse_data") or {}
+    return [(e["code"], e["message"]) for e in parse.get("attachment_errors") or []]
+
+
 def case_probe_which_files_exist(bench: Bench, sender: str) -> Outcome:
-    outside = bench.parse("/etc/passwd.png").json().get("attachment_errors") or []
-    missing = bench.parse("data/media/images/no_such_photo.png").json().get("attachment_errors") or []
-    same = [(e["code"], e["message"]) for e in outside] == [(e["code"], e["message"]) for e in missing]
-    return bool(outside) and same, f"outside: {outside[:1]}; missing: {missing[:1]}"
+    link = ROOT / bench.uploads / "leads-out.png"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.symlink("/etc/passwd", link)
+    pairs = {
+        "outside the roots, existing vs missing": (
+            [{"type": "image", "path": "/etc/passwd"}], [{"type": "image", "path": "/etc/no-such-file"}]),
+        "inside an upload root, link out vs missing": (
+            [{"type": "image", "path": f"{bench.uploads}/leads-out.png"}],
+            [{"type": "image", "path": f"{bench.uploads}/no-such.png"}]),
+    }
+    answers = {name: (_errors_of(bench, sender, a), _errors_of(bench, sender, b)) for name, (a, b) in pairs.items()}
+    same = all(first and first == second for first, second in answers.values())
+    return same, "; ".join(f"{name}: {first[:1]} / {second[:1]}" for name, (first, second) in answers.items())
 
 
 def case_mpo_jpeg(bench: Bench, sender: str) -> Outcome:
@@ -392,6 +410,17 @@ def case_mpo_jpeg(bench: Bench, sender: str) -> Outcome:
     users = bench.user_events(sender)
     understood = (users[-1].get("parse_data") or {}).get("media_references") if users else None
     return reply.ok and bool(understood), f"HTTP {reply.status_code}; media_references {understood}"
+
+
+def case_thin_strip_image(bench: Bench, sender: str) -> Outcome:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (3000, 1), (200, 200, 200)).save(buffer, "PNG")
+    reply = bench.rest(sender, "what is this",
+                       {"attachments": [{"type": "image", "data": data_uri("image/png", buffer.getvalue())}]})
+    text = replies_text(reply)
+    return reply.ok and bool(text) and not LEAK.search(text), f"HTTP {reply.status_code}: {text[:160]!r}"
 
 
 def case_decompression_bomb(bench: Bench, sender: str) -> Outcome:
@@ -406,11 +435,8 @@ def case_ssrf_address_forms(bench: Bench, sender: str) -> Outcome:
     urls = ["http://127.0.0.1:9/a.jpg", "http://[::1]:9/a.jpg", "http://2130706433/a.jpg",
             "http://0x7f.0.0.1/a.jpg", "http://169.254.169.254/latest/meta-data/a.jpg",
             "http://localhost:9/a.jpg"]
-    codes = []
-    for url in urls:
-        parsed = bench.parse(url).json()
-        codes.append([e["code"] for e in parsed.get("attachment_errors") or []])
-    refused = all(c and c[0] in ("private_address", "unreachable", "bad_reference") for c in codes)
+    codes = [[code for code, _ in _errors_of(bench, sender, [{"type": "image", "url": url}])] for url in urls]
+    refused = all(c and c[0] in ("private_address", "bad_reference") for c in codes)
     return refused, f"codes {codes}"
 
 
@@ -443,7 +469,7 @@ def case_slack_signature_and_replay(bench: Bench, sender: str) -> Outcome:
     now = int(time.time())
     forged = requests.post(url, data=body, headers=_slack_headers(body, now, "wrong-secret"), timeout=30)
     replay = requests.post(url, data=body, headers=_slack_headers(body, now - 900, SLACK_SECRET), timeout=30)
-    held = forged.status_code in (401, 403) and replay.status_code in (401, 403)
+    held = forged.status_code in (400, 401, 403) and replay.status_code in (400, 401, 403)
     return held, f"forged HTTP {forged.status_code}, 15-minute-old replay HTTP {replay.status_code}"
 
 
@@ -458,26 +484,28 @@ CASES: List[Case] = [
     Case("tracker API without the token", "5", case_tracker_api_needs_token),
     Case("REST naming a web chat or Slack sender", "5", case_rest_continues_a_web_chat_conversation),
     Case("someone else's order details", "6", case_order_details_for_anyone),
-    Case("refused files recorded as evidence", "7", case_refused_files_as_evidence),
-    Case("upload flood from one client", "8", case_upload_flood),
+    Case("refused files recorded as evidence", "7", case_refused_files_as_evidence, hands_off=True),
     Case("data: URI typed in the text", "9", case_data_uri_in_text),
     Case("860 KB of unknown metadata", "9", case_junk_metadata),
-    Case("100,000-deep nested JSON", "10", case_deep_json, stored=False),
-    Case("10 MB text to /model/parse", "10", case_inline_scan_10mb, stored=False),
-    Case("probing which files exist", "10", case_probe_which_files_exist, stored=False),
+    Case("100,000-deep nested JSON", "10", case_deep_json),
+    Case("10 MB text to /model/parse", "10", case_inline_scan_10mb),
+    Case("probing which files exist", "10", case_probe_which_files_exist),
     Case("MPO JPEG from a phone camera", "10", case_mpo_jpeg),
+    Case("3000 x 1 strip image (OCR would scale it to gigapixels)", "3", case_thin_strip_image),
     Case("decompression bomb PNG", "held", case_decompression_bomb),
-    Case("SSRF address forms", "held", case_ssrf_address_forms, stored=False),
-    Case("path traversal and symlinks", "held", case_traversal_and_symlinks, stored=False),
-    Case("Slack forged signature and replay", "held", case_slack_signature_and_replay, stored=False),
+    Case("SSRF address forms", "held", case_ssrf_address_forms),
+    Case("path traversal and symlinks", "held", case_traversal_and_symlinks),
+    Case("Slack forged signature and replay", "held", case_slack_signature_and_replay),
+    # Last: it uses up this client address's upload quota, which the cases above need.
+    Case("upload flood from one client", "8", case_upload_flood),
 ]
 
 
 def follow_up(bench: Bench, sender: str) -> Outcome:
-    """A normal question in the same conversation still gets an answer."""
+    """A normal question in the same conversation still gets a clean answer."""
     reply = bench.rest(sender, "where is my order")
     text = replies_text(reply)
-    return reply.ok and "order" in text.lower() and not LEAK.search(text), text[:120]
+    return reply.ok and bool(text) and not LEAK.search(text), text[:120]
 
 
 def run_case(bench: Bench, probe: Probe, case: Case) -> Dict[str, Any]:
@@ -492,10 +520,14 @@ def run_case(bench: Bench, probe: Probe, case: Case) -> Dict[str, Any]:
     stall, memory = probe.read()
     after_ok, after = follow_up(bench, sender)
     try:
-        stored = len(bench.user_events(sender))
+        users = bench.user_events(sender)
+        stored = len(users)
     except requests.RequestException as exc:
-        stored, after_ok = -1, False
+        users, stored, after_ok = [], -1, False
         after = f"tracker unreadable: {exc}"
+    if case.hands_off:  # paused for a human: silent, but the message is kept for the agent
+        after_ok = bool(users) and users[-1].get("text") == "where is my order"
+        after = after or "(paused for a human; the message is stored)"
     nothing_lost = stored >= 1  # at least the follow-up; each case's own check covers its message
     return {
         "case": case.name,

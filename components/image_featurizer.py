@@ -44,6 +44,10 @@ from components.vision.images import decode_image
 
 logger = logging.getLogger(__name__)
 
+# Images are shrunk to this longest side as they are decoded: the backbone sees 224-320 px, so
+# more pixels only cost memory (a 40-megapixel photo is 120 MB as RGB).
+BACKBONE_MAX_SIDE = 1024
+
 
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False
@@ -219,7 +223,8 @@ class ImageFeaturizer(BatchFeaturizer, DenseFeaturizer, GraphComponent):
         for index, image in batch:
             source = attachment_source(image)
             try:
-                tensors.append(self._transform(decode_image(image.data, source=source)))
+                picture = decode_image(image.data, source=source, max_side=BACKBONE_MAX_SIDE)
+                tensors.append(self._transform(picture))
                 decoded.append((index, image))
             except errors.AttachmentError as error:
                 errors.record_error(targets[index], error)

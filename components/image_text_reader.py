@@ -35,7 +35,7 @@ from components.media import errors
 from components.media.attachment import attachment_source, attachments_of_kind
 from components.media.mime import IMAGE
 from components.vision.images import decode_image
-from components.vision.ocr import TextLine, load_ocr_engine, read_lines
+from components.vision.ocr import OCR_MAX_SIDE, TextLine, load_ocr_engine, read_lines
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class ImageTextReader(GraphComponent):
 
         Raises ``AttachmentError`` (catalogue code) for bytes that are not a usable image.
         """
-        lines = read_lines(self._engine, decode_image(image_bytes, source=source))
+        lines = read_lines(self._engine, decode_image(image_bytes, source=source, max_side=OCR_MAX_SIDE))
         return [
             line
             for line in lines

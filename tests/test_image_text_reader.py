@@ -163,7 +163,8 @@ def test_unreadable_image_is_reported_not_raised(reader: ImageTextReader, error_
 
 
 def test_failing_ocr_is_reported_with_the_catalogue_message(reader: ImageTextReader, error_png: bytes) -> None:
-    # A 3000 x 1 strip decodes fine, but RapidOCR cannot resize it for its detector and raises.
+    # A 3000 x 1 strip decodes fine but holds no text, and RapidOCR would scale it to a
+    # gigapixel image: it is refused before OCR and reported with the catalogue message.
     strip = encode(Image.new("RGB", (3000, 1), (200, 200, 200)))
     message = message_with_images("see the picture", [attachment(strip, "strip.png"), attachment(error_png, "ok.png")])
     reader.process([message])

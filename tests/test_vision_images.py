@@ -73,3 +73,17 @@ def test_a_multi_picture_jpeg_from_a_phone_is_a_jpeg():
             MediaPolicy(),
         )
     assert caught.value.code == "corrupt"
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_huge_photo_is_shrunk_while_it_is_decoded(fmt: str) -> None:
+    """Issue 12: five 40-megapixel photos in one message grew the server by over 1 GB (every step
+    after decoding copied the full image). With ``max_side`` the picture is shrunk right after
+    decoding, keeping its aspect and orientation-independent size limit."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (6000, 6600), (200, 120, 40)).save(buffer, fmt)
+    image = decode_image(buffer.getvalue(), source="huge", max_side=2048)
+    assert max(image.size) <= 2048 and image.size[1] > image.size[0]
+    assert image.getpixel((5, 5))[0] > 150  # still the picture, not a blank
+    small = encode(Image.new("RGB", (320, 240), (10, 20, 30)), "PNG")
+    assert decode_image(small, max_side=2048).size == (320, 240)  # small images are untouched

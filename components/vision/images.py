@@ -28,9 +28,16 @@ def _too_many_pixels(limit: int, source: str) -> errors.AttachmentError:
     return errors.make_error(errors.DECOMPRESSION_BOMB, source, IMAGE, limit=errors.human_pixels(limit))
 
 
-def decode_image(data: bytes, max_pixels: Optional[int] = None, source: str = "") -> Image.Image:
+def decode_image(
+    data: bytes, max_pixels: Optional[int] = None, source: str = "", max_side: Optional[int] = None
+) -> Image.Image:
     """Decodes image bytes to an upright RGB image; more than ``max_pixels`` (default: the
     ``MediaPolicy`` cap the resolver applies) is refused before any pixel is decoded.
+
+    ``max_side``: the image is shrunk (aspect kept) so neither side exceeds it, right after
+    decoding and before any copy is made (JPEGs are even decoded at a reduced scale). A photo at
+    the policy's 40 M pixels is 120 MB as RGB and every later step (orientation, OCR's float
+    arrays) copies it; shrunk first, one message with five of them stays within a few hundred MB.
 
     EXIF orientation is applied (phone photos are often stored sideways) and transparent areas are
     put on white (transparent screenshots would otherwise turn black and unreadable for OCR).
@@ -47,6 +54,11 @@ def decode_image(data: bytes, max_pixels: Optional[int] = None, source: str = ""
             if opened.width * opened.height > limit:
                 logger.info("Image '%s' has %dx%d pixels, over %d", source, opened.width, opened.height, limit)
                 raise _too_many_pixels(limit, source)
+            if max_side:
+                opened.draft("RGB", (max_side, max_side))  # JPEG: decode at a smaller scale
+            opened.load()
+            if max_side and max(opened.size) > max_side:
+                opened.thumbnail((max_side, max_side))
             image = ImageOps.exif_transpose(opened)
             image.load()
     except errors.AttachmentError:
