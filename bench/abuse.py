@@ -181,12 +181,12 @@ def flite(text: str, work: Path) -> bytes:
 
 
 def flac_bomb(work: Path) -> bytes:
-    """59 s of near-silence at 384 kHz, 8 channels: a small FLAC that decodes to 1.5 GB."""
+    """59 s of silence at 384 kHz, 8 channels: a FLAC of about 200 kB that decodes to 1.5 GB."""
     import soundfile as sf
 
     path = work / "bomb.flac"
     rate, channels, seconds = 384_000, 8, 59
-    block = (np.random.default_rng(0).standard_normal((rate, channels)) * 1e-4).astype(np.float32)
+    block = np.zeros((rate, channels), dtype=np.float32)
     with sf.SoundFile(str(path), "w", samplerate=rate, channels=channels, format="FLAC",
                       subtype="PCM_16") as out:
         for _ in range(seconds):
