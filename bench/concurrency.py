@@ -216,7 +216,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         with contextlib.ExitStack() as running:
             action_service = running.enter_context(
                 servers.action_server(f"sqlite:///{work / 'shop.sqlite3'}", work / "actions.log", **cache))
-            (work / "credentials.yml").write_text(f"components.channels.rest.MediaRestInput:\n  media_folder: {uploads}\n")
+            # Every simulated customer connects from 127.0.0.1, so the per-address upload quota
+            # (meant for one real client) is raised to the run's size.
+            (work / "credentials.yml").write_text(
+                f"components.channels.rest.MediaRestInput:\n  media_folder: {uploads}\n"
+                f"  upload_max_files: {args.conversations * args.turns + 100}\n"
+                f"  upload_max_bytes: 10000000000\n")
             (work / "endpoints.yml").write_text(servers.endpoints_text(action_service.url))
             rasa = running.enter_context(servers.rasa_server(
                 model, work / "credentials.yml", work / "endpoints.yml", work / "rasa.log",
