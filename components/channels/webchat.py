@@ -82,6 +82,15 @@ ERROR_EVENT = "webchat_error"
 # Header an upload names its session in.
 SESSION_HEADER = "X-Session-Id"
 
+# The web chat channels whose socket servers run in this process, for the agent workspace
+# (components.workspace) to reach a customer's open page.
+_live_channels: List["WebChatInput"] = []
+
+
+def live_channels() -> List["WebChatInput"]:
+    """The web chat channels set up in this process (normally one)."""
+    return list(_live_channels)
+
 
 class WebChatInput(SocketIOInput):
     """socket.io channel that also serves the chat page and accepts photo / voice uploads."""
@@ -239,7 +248,13 @@ class WebChatInput(SocketIOInput):
         webhook.add_route(_handler(self.health), "/health", methods=["GET"])
         webhook.add_route(_handler(self.static_file), "/static/<name>", methods=["GET"])
         webhook.add_route(_handler(self.upload), "/upload", methods=["POST"], stream=True)
+        _live_channels.append(self)
         return webhook
+
+    async def push_to_session(self, session_id: Text, text: Text) -> None:
+        """A bot message sent to a session's open sockets outside a turn (an agent's reply)."""
+        assert self.sio is not None, "the channel's blueprint was not built"
+        await SocketIOOutput(self.sio, self.bot_message_evt).send_text_message(session_id, text)
 
     async def accept(self, text: Any, metadata: Any, session_id: Text) -> Tuple[Text, Dict[str, Any]]:
         """(text, metadata) to hand to Rasa: text capped, ``data:`` URIs in it stored as uploads
