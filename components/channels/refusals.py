@@ -16,6 +16,7 @@ INVALID_SESSION = "invalid_session"
 SENDER_UNAUTHORIZED = "sender_unauthorized"
 SENDER_RESERVED = "sender_reserved"
 UNAUTHORIZED = "unauthorized"
+STORAGE_UNAVAILABLE = "storage_unavailable"
 
 # code -> (HTTP status, message template filled with str.format(**fields)).
 REFUSALS: Dict[str, Tuple[int, str]] = {
@@ -48,6 +49,11 @@ REFUSALS: Dict[str, Tuple[int, str]] = {
         "This sender id belongs to another channel's conversations and cannot be used over REST.",
     ),
     UNAUTHORIZED: (401, "Sign in again to send files."),
+    # The shared media store (S3, components.channels.shared_media) could not take the file.
+    STORAGE_UNAVAILABLE: (
+        503,
+        "I couldn't save your file just now. Please try again in a moment.",
+    ),
 }
 
 
