@@ -51,7 +51,7 @@ from sanic import Blueprint, response
 from sanic.request import File, Request
 from sanic.response import HTTPResponse, ResponseStream
 
-from components.channels import nlu_offload, refusals, senders
+from components.channels import action_results, nlu_offload, refusals, senders
 from components.channels.inbound import TextLimit, clean_client_metadata, split_data_uris
 from components.channels.media_store import MediaStore
 from components.channels.quotas import UploadQuota
@@ -283,6 +283,7 @@ class MediaRestInput(RestInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         """RestInput's routes; /webhook also reads multipart forms, with a size cap while reading."""
         nlu_offload.install()  # this channel's messages are parsed off the event loop
+        action_results.install()  # action replies checked by a schema compiled once
         webhook = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
         install_retention(webhook, self.media_store)
 

@@ -59,7 +59,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from components.channels import nlu_offload
+from components.channels import action_results, nlu_offload
 from components.channels.inbound import TextLimit
 from components.channels.media_store import MediaStore
 from components.channels.senders import SLACK_PREFIX
@@ -378,6 +378,7 @@ class SlackMediaInput(SlackInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """/webhooks/slack/webhook: signed events (JSON) and interactive payloads (form)."""
         nlu_offload.install()  # this channel's messages are parsed off the event loop
+        action_results.install()  # action replies checked by a schema compiled once
         slack_webhook = Blueprint("slack_media_webhook", __name__)
         install_retention(slack_webhook, self.media_store)
 

@@ -46,7 +46,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from components.channels import nlu_offload, refusals
+from components.channels import action_results, nlu_offload, refusals
 from components.channels.inbound import TextLimit, split_data_uris
 from components.channels.media_store import MediaStore
 from components.channels.quotas import UploadQuota
@@ -238,6 +238,7 @@ class WebChatInput(SocketIOInput):
         a SocketBlueprint of this channel's own, which attaches that same server to the app.
         """
         nlu_offload.install()  # this channel's messages are parsed off the event loop
+        action_results.install()  # action replies checked by a schema compiled once
         super().blueprint(on_new_message)
         assert self.sio is not None
         self._handle_session_requests()
