@@ -5,7 +5,8 @@ It starts the action server and `rasa run` itself (localhost only), drives N con
 once, each a short scripted mix of text, photo uploads (multipart) and voice uploads (flite
 speech), then reads every conversation's tracker to check that it holds all its user messages,
 in order, with their attachments. Reports throughput, p50/p95 latency (overall and per kind),
-errors and empty replies (must be zero) and the tracker check. Before the load it sends each kind of
+errors and empty replies (must be zero; a turn sent while its conversation is paused for a human
+is rightly silent and counted apart) and the tracker check. Before the load it sends each kind of
 message alone, one at a time, in the same run: their latency is the baseline the text p95 under
 load is compared with (at most 1.5 s and at most 5x alone), and the servers' CPU seconds per
 message give the CPU-bound ideal throughput (the load's CPU time spread over every core).
@@ -127,12 +128,29 @@ async def drive(server: str, conversations: List[Tuple[str, List[Dict[str, Any]]
     return records
 
 
-def check_trackers(server: str, conversations: List[Tuple[str, List[Dict[str, Any]]]]) -> List[str]:
-    """Problems found: a tracker missing messages, out of order, or without an attachment."""
-    problems = []
+def paused_turns(events: List[Dict[str, Any]]) -> List[bool]:
+    """For each user message of a tracker: was the conversation handed to a human (paused) when it
+    arrived? The bot rightly stays silent then, so an empty reply is not a lost message."""
+    paused, result = False, []
+    for event in events:
+        kind = event.get("event")
+        if kind == "pause":
+            paused = True
+        elif kind in ("resume", "restart", "session_started"):
+            paused = False
+        elif kind == "user":
+            result.append(paused)
+    return result
+
+
+def check_trackers(server: str, conversations: List[Tuple[str, List[Dict[str, Any]]]]) -> Tuple[List[str], set]:
+    """Problems found (a tracker missing messages, out of order, or without an attachment) and the
+    (sender, turn) pairs that arrived while the conversation was paused for a human."""
+    problems, paused = [], set()
     for sender, steps in conversations:
         tracker = requests.get(f"{server}/conversations/{sender}/tracker", timeout=60).json()
         users = [e for e in tracker.get("events", []) if e.get("event") == "user"]
+        paused.update((sender, turn) for turn, was_paused in enumerate(paused_turns(tracker.get("events", []))) if was_paused)
         if len(users) != len(steps):
             problems.append(f"{sender}: {len(users)} user events, expected {len(steps)}")
             continue
@@ -152,10 +170,10 @@ def check_trackers(server: str, conversations: List[Tuple[str, List[Dict[str, An
             if expected and not (event.get("parse_data") or {}).get("media_references"):
                 problems.append(f"{sender}: {step['kind']} not resolved by the pipeline: {(event.get('parse_data') or {}).get('attachment_errors')}")
                 break
-    return problems
+    return problems, paused
 
 
-def summarise(records: List[Dict[str, Any]], wall: float) -> Dict[str, Any]:
+def summarise(records: List[Dict[str, Any]], wall: float, paused: set) -> Dict[str, Any]:
     latencies = [r["latency_s"] for r in records if r["error"] is None]
     by_kind = {}
     for kind in ("text", "photo", "voice"):
@@ -177,7 +195,9 @@ def summarise(records: List[Dict[str, Any]], wall: float) -> Dict[str, Any]:
         "by_kind": by_kind,
         "errors": len(errors),
         "error_samples": [r["error"] for r in errors[:5]],
-        "empty_replies": sum(1 for r in records if r["error"] is None and r["replies"] == 0),
+        "empty_replies": sum(1 for r in records if r["error"] is None and r["replies"] == 0
+                             and (r["sender"], r["turn"]) not in paused),
+        "turns_while_paused_for_a_human": sum(1 for r in records if (r["sender"], r["turn"]) in paused),
     }
 
 
@@ -287,8 +307,8 @@ def measure(server: str, args: argparse.Namespace, concurrency: int, model: Path
     started = time.perf_counter()
     records = asyncio.run(asyncio.wait_for(drive(server, conversations, concurrency, args.request_timeout), args.deadline))
     wall = time.perf_counter() - started
-    report = summarise(records, wall)
-    problems = check_trackers(server, conversations)
+    problems, paused = check_trackers(server, conversations)
+    report = summarise(records, wall, paused)
     # The CPU-bound ideal: the load's messages cost this much CPU when sent alone; spread over
     # every core with no waiting at all, that is the shortest the run could take.
     cores = os.cpu_count() or 1
@@ -317,7 +337,8 @@ def measure(server: str, args: argparse.Namespace, concurrency: int, model: Path
         "meets_targets": all(targets.values()),
         "model": str(model),
         "cpu_count": cores,
-        "nlu_workers": {"media": os.environ.get("MM_NLU_MEDIA_WORKERS", "1"), "text": os.environ.get("MM_NLU_TEXT_WORKERS", "2")},
+        "nlu_workers": {"media": os.environ.get("MM_NLU_MEDIA_WORKERS", "1"), "text": os.environ.get("MM_NLU_TEXT_WORKERS", "2"),
+                        "media_nice": os.environ.get("MM_NLU_MEDIA_NICE", "19")},
     })
     print(json.dumps(report, indent=2))
     if args.json:
