@@ -8,6 +8,11 @@ conversation, so the assistant answers the customer again.
     python -m actions.agent list [--all]
     python -m actions.agent show TICKET
     python -m actions.agent resume TICKET
+    python -m actions.agent add-user NAME [--role agent|admin] [--display-name "Sam Lee"] [--password-stdin]
+
+``add-user`` creates (or resets) a sign-in of the agent workspace (components/workspace,
+docs/workspace.md): the password is asked twice, or read from the first line of standard input
+with ``--password-stdin``, and stored only as an argon2 hash. It needs no ``RASA_TOKEN``.
 
 ``TICKET`` is ``TCK-00012`` or ``12``. Configuration: ``RASA_URL`` (default
 ``http://localhost:5005``), ``RASA_TOKEN`` (the ``--auth-token``, required), ``SHOP_DATABASE_URL``.
@@ -18,6 +23,7 @@ the server's token may read or resume them. ``scripts/serve`` writes the token i
 """
 
 import argparse
+import getpass
 import json
 import os
 import re
@@ -113,7 +119,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     show.add_argument("ticket")
     resume = commands.add_parser("resume", help="close the ticket and un-pause the bot")
     resume.add_argument("ticket")
+    add_user = commands.add_parser("add-user", help="create or reset a workspace sign-in")
+    add_user.add_argument("name")
+    add_user.add_argument("--role", choices=db.AGENT_ROLES, default=db.AGENT_ROLE)
+    add_user.add_argument("--display-name", default=None)
+    add_user.add_argument("--password-stdin", action="store_true",
+                          help="read the password from the first line of standard input")
     args = parser.parse_args(argv)
+    if args.command == "add-user":
+        return _add_user(args)
     token = os.environ.get(RASA_TOKEN_ENV, "").strip()
     if not token:
         print(f"error: {MISSING_TOKEN_TEXT}", file=sys.stderr)
@@ -142,6 +156,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     except AgentError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _add_user(args: argparse.Namespace) -> int:
+    """``add-user``: the account in the shop database, the password as an argon2 hash."""
+    from components.workspace import accounts
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Again: ") != password:
+            print("error: the passwords differ.", file=sys.stderr)
+            return 1
+    try:
+        name = accounts.create_agent(db.get_database(), args.name, password, args.role, args.display_name)
+    except accounts.AccountError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"Agent {name} ({args.role}) can sign in to the workspace.")
     return 0
 
 

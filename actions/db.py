@@ -25,6 +25,15 @@ RETURN_OPEN = "open"
 TICKET_OPEN = "open"
 TICKET_CLOSED = "closed"
 
+# Agent workspace (components/workspace): who may sign in, and who handles which ticket.
+AGENT_ROLE = "agent"
+ADMIN_ROLE = "admin"
+AGENT_ROLES = (AGENT_ROLE, ADMIN_ROLE)
+# How a handled ticket ended: the bot resumed ("hand back to the assistant") or just closed.
+OUTCOME_RESUMED = "resumed"
+OUTCOME_CLOSED = "closed"
+AGENT_NAME_PATTERN = r"^[a-z][a-z0-9._-]{1,31}$"
+
 metadata = sa.MetaData()
 
 orders = sa.Table(
@@ -72,6 +81,31 @@ tickets = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.CheckConstraint("status IN ('open', 'closed')", name="ticket_status_valid"),
+)
+
+# Agent accounts of the workspace: the password only as an argon2 hash (salt inside the hash).
+agent_accounts = sa.Table(
+    "agent_accounts",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("display_name", sa.String(120), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.CheckConstraint("role IN ('agent', 'admin')", name="agent_role_valid"),
+)
+
+# One row per claimed ticket: the primary key makes a second claim fail in the database itself,
+# so two agents can never both hold a ticket, whichever replica they use.
+ticket_claims = sa.Table(
+    "ticket_claims",
+    metadata,
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), primary_key=True),
+    sa.Column("agent_name", sa.String(32), sa.ForeignKey("agent_accounts.name"), nullable=False),
+    sa.Column("claimed_at", sa.DateTime, nullable=False),
+    sa.Column("closed_at", sa.DateTime, nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=True),
 )
 
 
@@ -304,6 +338,88 @@ class ShopDatabase:
             ).rowcount
         if not updated:
             raise ValueError(f"There is no ticket {ticket_id}.")
+
+    # Agent accounts (the workspace's sign-in; hashes come from components.workspace.accounts).
+
+    def create_agent(self, name: str, display_name: str, password_hash: str, role: str) -> None:
+        """Adds an agent account, or replaces the hash/role of an existing one (a password reset)."""
+        if role not in AGENT_ROLES:
+            raise ValueError(f"role must be one of {', '.join(AGENT_ROLES)}, not {role!r}.")
+        values = dict(display_name=display_name, password_hash=password_hash, role=role, active=True)
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                agent_accounts.update().where(agent_accounts.c.name == name).values(**values)
+            ).rowcount
+            if not updated:
+                conn.execute(agent_accounts.insert().values(name=name, created_at=_now(), **values))
+
+    def get_agent(self, name: str) -> Optional[Dict[str, Any]]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(agent_accounts).where(agent_accounts.c.name == name)
+            ).mappings().first()
+        return dict(row) if row else None
+
+    def set_agent_password_hash(self, name: str, password_hash: str) -> None:
+        """Stores a re-hashed password (argon2 parameters raised since it was set)."""
+        with self.engine.begin() as conn:
+            conn.execute(agent_accounts.update().where(agent_accounts.c.name == name)
+                         .values(password_hash=password_hash))
+
+    # Claims: which agent handles which ticket.
+
+    def claim_ticket(self, ticket_id: int, agent_name: str) -> Dict[str, Any]:
+        """Claims an open ticket for ``agent_name``; returns the claim, which names another agent
+        when someone claimed it first (the caller compares). Raises ValueError for a missing or
+        closed ticket."""
+        ticket = self.get_ticket(ticket_id)
+        if ticket is None:
+            raise ValueError(f"There is no ticket {ticket_id}.")
+        if ticket["status"] != TICKET_OPEN:
+            raise ValueError(f"Ticket {ticket_reference(ticket_id)} is closed.")
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(ticket_claims.insert().values(
+                    ticket_id=ticket_id, agent_name=agent_name, claimed_at=_now()))
+        except sa.exc.IntegrityError:
+            pass  # claimed by someone else first (or by this agent before)
+        claim = self.get_claim(ticket_id)
+        assert claim is not None
+        return claim
+
+    def get_claim(self, ticket_id: int) -> Optional[Dict[str, Any]]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(ticket_claims).where(ticket_claims.c.ticket_id == ticket_id)
+            ).mappings().first()
+        return dict(row) if row else None
+
+    def finish_ticket(self, ticket_id: int, outcome: str) -> None:
+        """Closes the ticket and records how its claim ended (``OUTCOME_RESUMED``/``_CLOSED``)."""
+        if outcome not in (OUTCOME_RESUMED, OUTCOME_CLOSED):
+            raise ValueError(f"Unknown outcome {outcome!r}.")
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                tickets.update().where(tickets.c.id == ticket_id).values(status=TICKET_CLOSED)
+            ).rowcount
+            if not updated:
+                raise ValueError(f"There is no ticket {ticket_id}.")
+            conn.execute(ticket_claims.update().where(ticket_claims.c.ticket_id == ticket_id)
+                         .values(closed_at=_now(), outcome=outcome))
+
+    def queue(self, include_closed: bool = False) -> List[Dict[str, Any]]:
+        """Tickets (open ones only unless ``include_closed``), oldest first, each with its claim's
+        ``agent_name`` / ``claimed_at`` / ``outcome`` (None when unclaimed)."""
+        query = (
+            sa.select(tickets, ticket_claims.c.agent_name, ticket_claims.c.claimed_at,
+                      ticket_claims.c.closed_at, ticket_claims.c.outcome)
+            .select_from(tickets.outerjoin(ticket_claims, ticket_claims.c.ticket_id == tickets.c.id))
+            .order_by(tickets.c.id)
+        )
+        if not include_closed:
+            query = query.where(tickets.c.status == TICKET_OPEN)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings().all()]
 
 
 def return_reference(return_id: int) -> str:
