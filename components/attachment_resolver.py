@@ -33,6 +33,11 @@ read); ``upload_roots`` hold what channels store for customers (``var/media/uplo
 readable at inference; training examples may only use media roots, and only media roots are
 fingerprinted, so a customer upload never invalidates Rasa's training cache.
 
+Several replicas. When the environment names a shared bucket (``MEDIA_S3_BUCKET``, see
+``components.media.shared``), a ``path`` reference at inference to an upload this replica does
+not have (stored through another replica) is fetched by its content name into the first upload
+root, kept only when its bytes hash to that name, and read from there.
+
 Retraining when media change. Rasa fingerprints a node by its config and its inputs' data, not
 by files that data points to. Two things make changed media retrain: the media sha256 values go
 into each training message's data (``media_references``, and ``media`` fingerprints by hash), so
@@ -59,10 +64,11 @@ from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from components.constants import ATTACHMENT_ERRORS, MEDIA, MEDIA_REFERENCES, TEXT_TRUNCATED
+from components.constants import ATTACHMENT_ERRORS, ATTACHMENTS, MEDIA, MEDIA_REFERENCES, TEXT_TRUNCATED
 from components.fingerprint import hash_paths
 from components.media.policy import MediaPolicy
 from components.media.resolve import resolve_message_media
+from components.media.shared import S3Media, content_name, materialise
 from components.media.mime import DEFAULT_AUDIO_TYPES, DEFAULT_IMAGE_TYPES
 from components.message_metadata import message_metadata
 
@@ -149,6 +155,9 @@ class AttachmentResolver(GraphComponent):
             )
         self._max_text_chars = max_text_chars
         self._fail_on_training_errors = bool(config.get("fail_on_training_errors", True))
+        # Uploads of other replicas come from the shared bucket into the first upload root.
+        self._shared = S3Media.from_config({}) if uploads else None
+        self._shared_folder = uploads[0] if uploads else None
 
     @classmethod
     def create(
@@ -190,9 +199,10 @@ class AttachmentResolver(GraphComponent):
         examples may use media roots only."""
         text = message.get(TEXT) or ""
         policy = self._training_policy if training else self._policy
-        attachments, problems, stripped = resolve_message_media(
-            text, message_metadata(message), policy
-        )
+        metadata = message_metadata(message)
+        if not training and self._shared is not None:
+            metadata = self._with_shared_uploads(metadata)
+        attachments, problems, stripped = resolve_message_media(text, metadata, policy)
         if self._strip and stripped != text and (stripped or not training):
             message.set(TEXT, stripped)
         if not training:
@@ -218,6 +228,25 @@ class AttachmentResolver(GraphComponent):
                 problem["message"],
             )
         return errors
+
+    def _with_shared_uploads(self, metadata: Dict[str, Any]) -> Dict[str, Any]:
+        """Metadata whose ``path`` references to uploads missing here point to local copies
+        fetched from the shared bucket (unchanged when there is nothing to fetch)."""
+        entries = metadata.get(ATTACHMENTS)
+        if not isinstance(entries, list):
+            return metadata
+        changed: List[Any] = []
+        for entry in entries[: self._policy.max_attachments + 1]:
+            path = entry.get("path") if isinstance(entry, dict) else None
+            name = content_name(path)
+            if name is not None and not os.path.lexists(path):
+                local = materialise(
+                    self._shared, name, self._shared_folder, self._policy.max_bytes(None)
+                )
+                if local is not None:
+                    entry = {**entry, "path": local}
+            changed.append(entry)
+        return {**metadata, ATTACHMENTS: changed + entries[len(changed):]}
 
     def process(self, messages: List[Message]) -> List[Message]:
         """Adds media, media_references and attachment_errors to each message; never raises

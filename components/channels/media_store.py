@@ -17,8 +17,11 @@ the AttachmentResolver reads back. The store
   reference to a swept file then reads as not found; the conversation itself is kept.
 
 The folder must be one of the AttachmentResolver's ``upload_roots`` (default
-``var/media/uploads``: read at inference, never fingerprinted or used as training media); with
-several ``rasa run`` replicas it must be shared storage.
+``var/media/uploads``: read at inference, never fingerprinted or used as training media). With
+several ``rasa run`` replicas, either the folder is shared storage or a bucket is configured
+(``components.media.shared``): every upload is then also written to the bucket, and
+``stored_reference`` / ``localise`` fetch an upload another replica stored into this replica's
+folder (the bytes must hash to the name) before the resolver reads it.
 """
 
 import hashlib
@@ -29,6 +32,8 @@ import time
 import unicodedata
 from typing import Any, Dict, Optional, Tuple
 
+from components.channels import refusals
+from components.media.shared import S3Media, SharedMediaError, content_name, materialise
 from components.media import errors
 from components.media.errors import AttachmentError
 from components.media.mime import AUDIO, IMAGE, normalise_mime
@@ -81,6 +86,7 @@ _HTTP_STATUS = {
     errors.DECOMPRESSION_BOMB: 413,
     errors.UNSUPPORTED_TYPE: 415,
     errors.TYPE_MISMATCH: 415,
+    refusals.STORAGE_UNAVAILABLE: refusals.REFUSALS[refusals.STORAGE_UNAVAILABLE][0],
 }
 
 _MAX_NAME = 120
@@ -118,9 +124,11 @@ class MediaStore:
         folder: str = DEFAULT_FOLDER,
         policy: Optional[MediaPolicy] = None,
         retention_hours: float = DEFAULT_RETENTION_HOURS,
+        shared: Optional[S3Media] = None,
     ) -> None:
         """``folder`` is created on first save; ``policy`` gives the size and type limits;
-        files older than ``retention_hours`` are removed by ``sweep``."""
+        files older than ``retention_hours`` are removed by ``sweep``; ``shared`` is the bucket
+        every replica's uploads also go to (None: the folder alone)."""
         if not folder or not isinstance(folder, str):
             raise ValueError("MediaStore needs a folder name (e.g. 'var/media/uploads').")
         if not retention_hours or float(retention_hours) <= 0:
@@ -129,11 +137,12 @@ class MediaStore:
         self.policy = policy or MediaPolicy()
         self.policy.validate()
         self.retention_s = float(retention_hours) * 3600.0
+        self.shared = shared
 
     @classmethod
     def from_config(cls, config: Optional[Dict[str, Any]]) -> "MediaStore":
-        """A store from channel credentials: ``media_folder``, ``upload_retention_hours`` and
-        the limit keys in LIMIT_KEYS."""
+        """A store from channel credentials: ``media_folder``, ``upload_retention_hours``, the
+        limit keys in LIMIT_KEYS and the shared bucket's keys (``shared_media.S3Media``)."""
         config = config or {}
         limits = {key: config[key] for key in LIMIT_KEYS if config.get(key) is not None}
         policy = MediaPolicy.from_config(limits)
@@ -142,6 +151,7 @@ class MediaStore:
             config.get("media_folder") or DEFAULT_FOLDER,
             policy,
             DEFAULT_RETENTION_HOURS if retention is None else float(retention),
+            S3Media.from_config(config),
         )
 
     def sweep(self, now: Optional[float] = None) -> int:
@@ -216,25 +226,64 @@ class MediaStore:
         display_name = clean_display_name(name)
         kind, mime = self.check(data, declared_kind, declared_mime, display_name or "upload")
         file_name = hashlib.sha256(data).hexdigest() + EXTENSIONS[mime]
-        os.makedirs(self.folder, exist_ok=True)
-        target = os.path.join(self.folder, file_name)
-        if os.path.isfile(target) and os.path.getsize(target) == len(data):
-            os.utime(target)  # uploaded again: its retention starts over
-        else:
-            handle, temporary = tempfile.mkstemp(prefix=".upload-", dir=self.folder)
+        if self.shared is not None:  # first, so a file other replicas cannot read is refused
             try:
-                with os.fdopen(handle, "wb") as stream:
-                    stream.write(data)
-                os.chmod(temporary, 0o644)
-                os.replace(temporary, target)
-            except BaseException:
-                if os.path.exists(temporary):
-                    os.unlink(temporary)
-                raise
+                self.shared.put(file_name, data, mime)
+            except SharedMediaError:
+                _status, message = refusals.refusal_text(refusals.STORAGE_UNAVAILABLE)
+                raise AttachmentError(
+                    refusals.STORAGE_UNAVAILABLE, message, display_name or "upload"
+                ) from None
+        target = self._write_local(file_name, data)
         reference = {"type": kind, "path": target, "mime": mime}
         if display_name:
             reference["name"] = display_name
         return reference
+
+    def _write_local(self, file_name: str, data: bytes) -> str:
+        """Writes ``data`` as ``file_name`` in the folder atomically; returns its path."""
+        os.makedirs(self.folder, exist_ok=True)
+        target = os.path.join(self.folder, file_name)
+        if os.path.isfile(target) and os.path.getsize(target) == len(data):
+            os.utime(target)  # uploaded again: its retention starts over
+            return target
+        handle, temporary = tempfile.mkstemp(prefix=".upload-", dir=self.folder)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, target)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
+        return target
+
+    def localise(self, path: Any) -> Optional[str]:
+        """The local path of the upload ``path`` names, fetched from the shared bucket when
+        another replica stored it; None when it is not an upload of this store.
+
+        Without a bucket this is ``contains``. With one, any path whose file name is a content
+        name (``<sha256><extension>``) is looked up by that name: the folder part may be another
+        replica's. Fetched bytes are kept only when they hash to the name and pass the store's
+        checks again. Blocking (network): call it off the event loop."""
+        if self.contains(path):
+            return path
+        name = content_name(path)
+        if self.shared is None or name is None or os.path.splitext(name)[1] not in MIME_OF_EXTENSION:
+            return None
+        local = materialise(self.shared, name, self.folder, self.max_upload_bytes)
+        if local is None:
+            return None
+        os.utime(local)  # referred to again: its retention starts over
+        try:  # the bucket is shared: its bytes pass this store's checks like an upload
+            with open(local, "rb") as handle:
+                self.check(handle.read(), None, MIME_OF_EXTENSION[os.path.splitext(name)[1]])
+        except AttachmentError as error:
+            logger.warning("Shared media: %s refused by the store's checks (%s).", name, error.code)
+            os.unlink(local)
+            return None
+        return local if self.contains(local) else None
 
     def contains(self, path: str) -> bool:
         """True when ``path`` is a file stored here (real path directly inside the folder)."""
@@ -251,12 +300,16 @@ class MediaStore:
         """A client-sent reference reduced to its known keys when it points into this store.
 
         Channels whose clients may only send what they uploaded (the web chat) use this to drop
-        references to anything else; None means "not ours".
+        references to anything else; None means "not ours". With a shared bucket an upload
+        another replica stored is fetched first (``localise``: blocking, call it off the loop).
         """
-        if not isinstance(entry, dict) or not self.contains(entry.get("path", "")):
+        if not isinstance(entry, dict):
             return None
-        mime = MIME_OF_EXTENSION[os.path.splitext(entry["path"])[1]]
-        reference = {"type": mime.split("/", 1)[0], "path": entry["path"], "mime": mime}
+        path = self.localise(entry.get("path", ""))
+        if path is None:
+            return None
+        mime = MIME_OF_EXTENSION[os.path.splitext(path)[1]]
+        reference = {"type": mime.split("/", 1)[0], "path": path, "mime": mime}
         name = clean_display_name(entry.get("name"))
         if name:
             reference["name"] = name
