@@ -46,7 +46,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from components.channels import action_results, nlu_offload, refusals
+from components.channels import action_results, nlu_offload, refusals, socket_manager
 from components.channels.inbound import TextLimit, split_data_uris
 from components.channels.media_store import MediaStore
 from components.channels.quotas import UploadQuota
@@ -241,6 +241,7 @@ class WebChatInput(SocketIOInput):
         action_results.install()  # action replies checked by a schema compiled once
         super().blueprint(on_new_message)
         assert self.sio is not None
+        socket_manager.attach(self.sio)  # several replicas: emits reach any replica's sockets
         self._handle_session_requests()
         self._handle_user_messages(on_new_message)
         webhook = SocketBlueprint(self.sio, self.socketio_path, "webchat_webhook", __name__)
@@ -268,7 +269,7 @@ class WebChatInput(SocketIOInput):
                 metadata = {}
         text, uris = split_data_uris(text, self.media_store.policy)
         self.text_limit.check(text)
-        cleaned = self.clean_metadata(metadata)
+        cleaned = await asyncio.to_thread(self.clean_metadata, metadata)  # may fetch shared media
         if uris:
             self.quota.admit(session_id, len(uris))
             stored = [await self._store_data_uri(uri, session_id) for uri in uris]
