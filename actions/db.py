@@ -407,17 +407,24 @@ class ShopDatabase:
             conn.execute(ticket_claims.update().where(ticket_claims.c.ticket_id == ticket_id)
                          .values(closed_at=_now(), outcome=outcome))
 
+    def tickets_with_claims(self, sender_id: str) -> List[Dict[str, Any]]:
+        """The conversation's tickets, oldest first, each with its claim's columns (as ``queue``)."""
+        return self._tickets_with_claims(tickets.c.sender_id == sender_id)
+
     def queue(self, include_closed: bool = False) -> List[Dict[str, Any]]:
         """Tickets (open ones only unless ``include_closed``), oldest first, each with its claim's
         ``agent_name`` / ``claimed_at`` / ``outcome`` (None when unclaimed)."""
+        return self._tickets_with_claims(None if include_closed else tickets.c.status == TICKET_OPEN)
+
+    def _tickets_with_claims(self, condition: Any) -> List[Dict[str, Any]]:
         query = (
             sa.select(tickets, ticket_claims.c.agent_name, ticket_claims.c.claimed_at,
                       ticket_claims.c.closed_at, ticket_claims.c.outcome)
             .select_from(tickets.outerjoin(ticket_claims, ticket_claims.c.ticket_id == tickets.c.id))
             .order_by(tickets.c.id)
         )
-        if not include_closed:
-            query = query.where(tickets.c.status == TICKET_OPEN)
+        if condition is not None:
+            query = query.where(condition)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings().all()]
 

@@ -5,6 +5,7 @@ channel, and the analytics of 200 scripted conversations checked against direct 
 
 import concurrent.futures
 import csv
+import json
 import datetime as dt
 import hashlib
 import io
@@ -18,8 +19,10 @@ import requests
 
 from components.workspace.analytics import DEFAULT_NEGATIVE_ALERT_SHARE
 from tests.conftest import ROOT
+from tests.fake_slack import FakeSlack, message_event, signed_headers
 from tests.workspace_server import (
-    SEED_DAYS, SEED_FIRST_DAY, SPIKE_DAY, AgentClient, add_agent, seed_conversations, workspace_server,
+    SEED_DAYS, SEED_FIRST_DAY, SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SPIKE_DAY, AgentClient, add_agent,
+    seed_conversations, workspace_server,
 )
 
 PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_torn.jpg"
@@ -34,13 +37,20 @@ def tracker_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def fake_slack() -> Iterator[FakeSlack]:
+    slack = FakeSlack(SLACK_BOT_TOKEN).start()
+    yield slack
+    slack.stop()
+
+
+@pytest.fixture(scope="module")
 def server(trained_assistant: Path, action_server: str, shop_database_url: str, upload_folder: str,
-           tracker_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+           tracker_db: Path, fake_slack: FakeSlack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for name, role in (("alice", "agent"), ("bob", "agent"), ("carol", "admin")):
         add_agent(shop_database_url, name, role)
     folder = tmp_path_factory.mktemp("workspace-api")
     with workspace_server(trained_assistant, action_server, shop_database_url, folder, upload_folder,
-                          tracker_db) as url:
+                          tracker_db, slack_api_url=fake_slack.api_url) as url:
         yield url
 
 
@@ -194,6 +204,24 @@ def test_reply_on_rest_is_stored_for_polling_and_hand_back_resumes_the_bot(serve
     assert say(server, sender, "hello"), "the assistant did not answer after the hand-back"
     assert alice.post(f"/tickets/{ticket}/reply", {"text": "too late"}).status_code == 409
     assert f'data-ticket="{ticket}"' not in alice.get("/queue/rows").text
+
+
+def test_reply_to_a_slack_customer_is_posted_to_their_slack_channel(server: str, fake_slack: FakeSlack) -> None:
+    user, channel = f"U{uuid.uuid4().hex[:9].upper()}", f"D{uuid.uuid4().hex[:8].upper()}"
+    body = json.dumps(message_event(HANDOFF, channel=channel, user=user)).encode()
+    sent = requests.post(f"{server}/webhooks/slack/webhook", data=body,
+                         headers=signed_headers(body, SLACK_SIGNING_SECRET), timeout=30)
+    assert sent.status_code == 200
+    before = fake_slack.wait_for_posts_to(channel)
+    assert "ticket TCK-" in before[-1]["text"]
+    alice = agent(server, "alice")
+    sender = f"slack-{user}"
+    ticket = ticket_of(alice, sender)
+    assert alice.post(f"/tickets/{ticket}/claim").status_code == 200
+    assert alice.post(f"/tickets/{ticket}/reply", {"text": "Hi, Alice here from the support team."}).status_code == 200
+    posts = fake_slack.wait_for_posts_to(channel, count=len(before) + 1)
+    assert posts[-1]["text"] == "Hi, Alice here from the support team."
+    assert alice.post(f"/tickets/{ticket}/handback").status_code == 200
 
 
 def test_close_ends_the_ticket_without_resuming(server: str) -> None:

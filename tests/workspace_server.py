@@ -21,8 +21,13 @@ PASSWORD = "a long enough password"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-def credentials_text(upload_folder: str) -> str:
-    return (
+SLACK_BOT_TOKEN = "xoxb-workspace-test-token"
+SLACK_SIGNING_SECRET = "workspace-test-signing-secret"
+
+
+def credentials_text(upload_folder: str, slack_api_url: Optional[str] = None) -> str:
+    """REST, web chat and the workspace (and Slack, against a fake Slack API at ``slack_api_url``)."""
+    text = (
         "components.channels.rest.MediaRestInput:\n"
         f"  media_folder: {upload_folder}\n"
         "components.channels.webchat.WebChatInput:\n"
@@ -30,6 +35,12 @@ def credentials_text(upload_folder: str) -> str:
         "components.workspace.channel.AgentWorkspaceInput:\n"
         f"  media_folders: [{upload_folder}]\n  live_poll_s: 0.5\n"
     )
+    if slack_api_url:
+        text += (f"  slack_token: {SLACK_BOT_TOKEN}\n  slack_api_url: {slack_api_url}\n"
+                 "components.channels.slack.SlackMediaInput:\n"
+                 f"  slack_token: {SLACK_BOT_TOKEN}\n  slack_signing_secret: {SLACK_SIGNING_SECRET}\n"
+                 f"  slack_api_url: {slack_api_url}\n  media_folder: {upload_folder}\n")
+    return text
 
 
 def endpoints_text(action_server: str, tracker_db: Path) -> str:
@@ -39,9 +50,10 @@ def endpoints_text(action_server: str, tracker_db: Path) -> str:
 
 @contextlib.contextmanager
 def workspace_server(model: Path, action_server: str, shop_url: str, folder: Path,
-                     upload_folder: str, tracker_db: Path) -> Iterator[str]:
-    """`rasa run` with REST, web chat and the workspace, sharing the action server's shop database."""
-    (folder / "credentials.yml").write_text(credentials_text(upload_folder))
+                     upload_folder: str, tracker_db: Path, slack_api_url: Optional[str] = None) -> Iterator[str]:
+    """`rasa run` with REST, web chat and the workspace (and Slack), sharing the action server's
+    shop database."""
+    (folder / "credentials.yml").write_text(credentials_text(upload_folder, slack_api_url))
     (folder / "endpoints.yml").write_text(endpoints_text(action_server, tracker_db))
     with servers.rasa_server(model, folder / "credentials.yml", folder / "endpoints.yml",
                              folder / "rasa-server.log", SHOP_DATABASE_URL=shop_url,

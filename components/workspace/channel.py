@@ -26,6 +26,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from actions import db
+from actions.actions import VERIFIED_ORDERS_SLOT
 from components.channels.media_store import DEFAULT_FOLDER
 from components.channels.senders import load_secret
 from components.workspace import accounts, analytics, charts, conversation, delivery
@@ -323,7 +324,7 @@ class AgentWorkspaceInput(InputChannel):
         """The conversation's tickets, when the signed-in agent may see it: an admin any
         conversation with a ticket, an agent one with an open ticket or a ticket they claimed."""
         account = request.ctx.account
-        tickets = [t for t in await asyncio.to_thread(self.shop().queue, True) if t["sender_id"] == sender_id]
+        tickets = await asyncio.to_thread(self.shop().tickets_with_claims, sender_id)
         allowed = tickets and (
             account["role"] == db.ADMIN_ROLE
             or any(t["status"] == db.TICKET_OPEN or t["agent_name"] == account["name"] for t in tickets)
@@ -347,15 +348,19 @@ class AgentWorkspaceInput(InputChannel):
         """The orders this conversation named (slot ``order_number`` or the verified ones) with
         their returns, from the shop database."""
         numbers: List[str] = []
+        verified: set = set()
         for event in events:
-            if event.get("event") == "slot" and event.get("name") in ("order_number", "verified_orders"):
+            if event.get("event") == "slot" and event.get("name") in ("order_number", VERIFIED_ORDERS_SLOT):
                 values = event.get("value") if isinstance(event.get("value"), list) else [event.get("value")]
                 numbers += [str(v) for v in values if v and str(v) not in numbers]
+                if event.get("name") == VERIFIED_ORDERS_SLOT:
+                    verified.update(str(v) for v in values if v)
         found = []
         for number in numbers[:10]:
             order = self.shop().get_order(number)
             if order:
-                found.append({**order, "returns": self.shop().returns_for_order(number)})
+                found.append({**order, "returns": self.shop().returns_for_order(number),
+                              "verified": number in verified})
         return found
 
     async def conversation_page(self, request: Request, sender_id: str) -> HTTPResponse:
@@ -370,10 +375,9 @@ class AgentWorkspaceInput(InputChannel):
         conversations = self.conversations(request)
 
         async def state() -> Dict[str, Any]:
-            events = await conversations.events(sender_id)
             tickets = [(t["id"], t["status"], t["agent_name"]) for t in
-                       await asyncio.to_thread(self.shop().queue, True) if t["sender_id"] == sender_id]
-            return {"events": len(events), "tickets": tickets}
+                       await asyncio.to_thread(self.shop().tickets_with_claims, sender_id)]
+            return {"events": await conversations.version(sender_id), "tickets": tickets}
 
         await self._stream(request, "conversation", state)
 
@@ -433,11 +437,13 @@ class AgentWorkspaceInput(InputChannel):
             raise WorkspaceError(400, "reply_too_long", f"A reply has at most {self.config['max_reply_chars']} characters.")
         conversations = self.conversations(request)
         sender_id = ticket["sender_id"]
-        channel = conversation.input_channel_of(await conversations.events(sender_id))
+        last_message = conversation.last_user_event(await conversations.events(sender_id))
+        channel = last_message.get("input_channel")
         # The tracker first: the reply is never lost, even when the customer's page is closed.
         await conversations.add_agent_reply(sender_id, text, request.ctx.account["name"])
         try:
-            how = await delivery.deliver(channel, sender_id, text, self.config["slack_token"], self.config["slack_api_url"])
+            how = await delivery.deliver(last_message, sender_id, text, self.config["slack_token"],
+                                         self.config["slack_api_url"])
         except Exception:
             logger.exception("Workspace: could not deliver a reply to %s over %s.", sender_id, channel)
             how = delivery.STORED

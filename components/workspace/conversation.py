@@ -91,11 +91,16 @@ def turns_of(events: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 def input_channel_of(events: Iterable[Dict[str, Any]]) -> str:
     """The channel the customer last wrote on (where an agent's reply must go)."""
-    channel = ""
+    return str(last_user_event(events).get("input_channel") or "")
+
+
+def last_user_event(events: Iterable[Dict[str, Any]]) -> Dict[str, Any]:
+    """The customer's latest message event ({} when there is none)."""
+    last: Dict[str, Any] = {}
     for event in events:
-        if event.get("event") == "user" and event.get("input_channel"):
-            channel = event["input_channel"]
-    return channel
+        if event.get("event") == "user":
+            last = event
+    return last
 
 
 def is_paused(events: Iterable[Dict[str, Any]]) -> bool:

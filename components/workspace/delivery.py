@@ -12,19 +12,25 @@ Delivery per channel (the tracker's ``input_channel`` of the customer's last mes
 - ``rest``: REST has no connection to push to; the reply is in the tracker, where the
   integrator's backend polls it (``GET /conversations/<id>/tracker`` with the API token, bot
   events whose ``metadata.agent`` is set), see docs/workspace.md.
-- ``slack``: ``chat.postMessage`` to the Slack conversation (the sender id behind ``slack-``)
-  with the Slack channel's bot token, when a Slack channel runs in this process.
+- ``slack``: ``chat.postMessage`` to the Slack channel (and thread) the customer last wrote in
+  (``metadata.out_channel`` / ``thread_id`` of their message, as the Slack channel records it),
+  with the workspace's ``slack_token``.
 """
 
+import asyncio
 import logging
 from typing import Any, Dict, List, Optional
 
+import sqlalchemy as sa
 from rasa.shared.core.events import BotUttered, Event
 from rasa.shared.core.trackers import EventVerbosity
+from slack_sdk.web.async_client import AsyncWebClient
 
 from actions.agent import RESUME_EVENTS
 from components.channels import webchat
 from components.channels.senders import SLACK_PREFIX
+from components.channels.slack import DEFAULT_API_URL as DEFAULT_SLACK_API_URL
+from components.workspace import analytics
 from components.workspace.conversation import AGENT_KEY
 
 logger = logging.getLogger(__name__)
@@ -47,6 +53,20 @@ class Conversations:
             return []
         return tracker.current_state(EventVerbosity.ALL).get("events") or []
 
+    async def version(self, sender_id: str) -> int:
+        """A number that changes whenever the conversation gets an event, for the live view: one
+        indexed COUNT on the SQL tracker store (no tracker replay), the event count otherwise."""
+        engine = analytics.sql_engine_of(self.agent.tracker_store)
+        if engine is None:
+            return len(await self.events(sender_id))
+
+        def count() -> int:
+            with engine.connect() as conn:
+                return int(conn.execute(sa.text("SELECT count(*) FROM events WHERE sender_id = :s"),
+                                        {"s": sender_id}).scalar() or 0)
+
+        return await asyncio.to_thread(count)
+
     async def append(self, sender_id: str, events: List[Event]) -> None:
         async with self.agent.lock_store.lock(sender_id):
             tracker = await self.agent.processor.fetch_tracker_with_initial_session(sender_id)
@@ -64,18 +84,21 @@ class Conversations:
         await self.append(sender_id, [Event.from_parameters(dict(e)) for e in RESUME_EVENTS])
 
 
-async def deliver(channel: str, sender_id: str, text: str, slack_token: Optional[str] = None,
+async def deliver(last_message: Dict[str, Any], sender_id: str, text: str, slack_token: Optional[str] = None,
                   slack_api_url: Optional[str] = None) -> str:
-    """Sends the reply to the customer where the channel can push; returns DELIVERED or STORED."""
+    """Sends the reply to the customer on the channel of their ``last_message`` (a serialised
+    user event) where that channel can push; returns DELIVERED or STORED."""
+    channel = last_message.get("input_channel")
+    metadata = last_message.get("metadata") if isinstance(last_message.get("metadata"), dict) else {}
     if channel == "webchat":
         live = webchat.live_channels()
         for chat in live:
             await chat.push_to_session(sender_id, text)
         return DELIVERED if live else STORED
-    if channel == "slack" and sender_id.startswith(SLACK_PREFIX) and slack_token:
-        from slack_sdk.web.async_client import AsyncWebClient
-
-        client = AsyncWebClient(token=slack_token, base_url=slack_api_url or "https://slack.com/api/")
-        await client.chat_postMessage(channel=sender_id[len(SLACK_PREFIX):], text=text)
+    if channel == "slack" and sender_id.startswith(SLACK_PREFIX) and slack_token and metadata.get("out_channel"):
+        client = AsyncWebClient(token=slack_token, base_url=slack_api_url or DEFAULT_SLACK_API_URL)
+        thread = metadata.get("thread_id")
+        await client.chat_postMessage(channel=str(metadata["out_channel"]), text=text,
+                                      **({"thread_ts": str(thread)} if thread else {}))
         return DELIVERED
     return STORED
