@@ -11,6 +11,13 @@ serving other conversations. Two bounded pools keep text apart from media: a mes
 or names media (attachments in its metadata, or an inline reference in its text) runs in the
 media pool; a text-only message runs in the text pool and so never queues behind a transcription.
 
+The dialogue policies' predictions run off the loop too, in the text pool: with the NLU gone from
+the loop, the next-action predictions (TED's TensorFlow model and the tracker featurization it
+replays, two or three per message) were two thirds of the event loop's time under 50 text
+conversations (py-spy), and every other customer's HTTP request, tracker read and action call
+queued behind them. ``_run_prediction_loop`` is Rasa's own loop with the one synchronous
+prediction call awaited in a worker; actions still run on the loop, in the same order.
+
 Why this mechanism and not another (several Sanic workers, a separate NLU server): it keeps the
 embedded default one process with one copy of every model in memory (a replica with all models
 loaded is over 2 GB), and it keeps Rasa's own guarantees. Per-conversation order is Rasa's lock
@@ -52,8 +59,9 @@ import re
 import threading
 from typing import Any, Dict, Optional, Text
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.processor import MessageProcessor
+from rasa.exceptions import ActionLimitReached
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from components.constants import ATTACHMENTS
@@ -128,6 +136,7 @@ class _Pools:
 _install_lock = threading.Lock()
 _pools: Optional[_Pools] = None
 _rasa_parse_message = MessageProcessor.parse_message
+_rasa_run_prediction_loop = MessageProcessor._run_prediction_loop
 
 
 def _parse_media_message(
@@ -167,6 +176,35 @@ async def _parse_message_off_loop(
     return parse_data
 
 
+async def _run_prediction_loop_off_loop(
+    self: MessageProcessor, output_channel: OutputChannel, tracker: DialogueStateTracker
+) -> None:
+    """``MessageProcessor._run_prediction_loop`` of Rasa 3.6.21 with each next-action prediction
+    run in a text worker; everything else (actions, the circuit breaker, end-to-end slot
+    extraction) is Rasa's own code, on the loop, in the same order."""
+    if _pools is None:
+        return await _rasa_run_prediction_loop(self, output_channel, tracker)
+    loop = asyncio.get_running_loop()
+    should_predict_another_action = True
+    while should_predict_another_action and self._should_handle_message(tracker):
+        try:
+            action, prediction = await loop.run_in_executor(
+                _pools.text, self.predict_next_with_tracker_if_should, tracker
+            )
+        except ActionLimitReached:
+            logger.warning(
+                f"Circuit breaker tripped. Stopped predicting more actions for sender '{tracker.sender_id}'."
+            )
+            if self.on_circuit_break:
+                self.on_circuit_break(tracker, output_channel, self.nlg)
+            break
+        if prediction.is_end_to_end_prediction:
+            tracker = await self.run_action_extract_slots(output_channel, tracker)
+        should_predict_another_action = await self._run_action(
+            action, tracker, output_channel, self.nlg, prediction
+        )
+
+
 def install() -> None:
     """Makes every ``MessageProcessor`` of this process parse off the event loop (idempotent)."""
     global _pools
@@ -184,4 +222,5 @@ def install() -> None:
             ),
         )
         MessageProcessor.parse_message = _parse_message_off_loop  # type: ignore[assignment]
-        logger.info("NLU runs off the event loop (media and text worker pools; media at nice %d).", nice)
+        MessageProcessor._run_prediction_loop = _run_prediction_loop_off_loop  # type: ignore[assignment]
+        logger.info("NLU and dialogue predictions run off the event loop (media and text worker pools; media at nice %d).", nice)
