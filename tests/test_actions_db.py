@@ -73,7 +73,8 @@ def test_first_start_creates_folder_tables_and_ten_demo_orders(tmp_path: Path) -
     path = tmp_path / "nested" / "shop.sqlite3"
     database = db.get_database(f"sqlite:///{path}")
     assert path.is_file()
-    assert set(sa.inspect(database.engine).get_table_names()) == {"orders", "returns", "tickets"}
+    assert set(sa.inspect(database.engine).get_table_names()) == {
+        "orders", "returns", "tickets", "agent_accounts", "ticket_claims"}  # the last two: the agent workspace
     assert _count(database, db.orders) == 10
     assert len(db.DEMO_ORDER_NUMBERS) == 10
 
