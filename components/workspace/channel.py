@@ -66,6 +66,9 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
 }
 
+# Most sign-in names whose failures are remembered at once (the rest are forgotten oldest first).
+MAX_TRACKED_NAMES = 10_000
+
 # Rasa mounts every input channel's blueprint at /webhooks/<name()>.
 BASE_PATH = "/webhooks/workspace"
 
@@ -253,6 +256,12 @@ class AgentWorkspaceInput(InputChannel):
         return answer
 
     def _too_many_failures(self, name: str) -> bool:
+        if len(self._failures) > MAX_TRACKED_NAMES:  # names sprayed at the form: keep memory bounded
+            window = time.monotonic() - float(self.config["login_window_s"])
+            for stale in [n for n, times in self._failures.items() if not times or times[-1] < window]:
+                del self._failures[stale]
+            while len(self._failures) > MAX_TRACKED_NAMES:
+                del self._failures[next(iter(self._failures))]
         failures = self._failures[name]
         while failures and failures[0] < time.monotonic() - float(self.config["login_window_s"]):
             failures.popleft()
