@@ -15,6 +15,12 @@ message give the CPU-bound ideal throughput (the load's CPU time spread over eve
     .venv/bin/python -m bench.concurrency --model models/<model>.tar.gz --json bench/reports/concurrency.json
     .venv/bin/python -m bench.concurrency --train --conversations 50   # trains config.yml first
 
+Customers arrive over ``--ramp`` seconds (default 10: 5 new conversations a second for 50) and then
+send each turn the moment the previous one is answered, with no think time, so media keeps the
+CPU saturated for the whole run. ``--ramp 0`` starts every conversation at the same instant: its
+50 simultaneous first messages measure text queueing behind text (50 x the CPU of a text message,
+spread over the cores), which no split between text and media can shorten.
+
 Bounded: at most 500 conversations x 20 turns, a per-request timeout and an overall deadline.
 """
 
@@ -109,8 +115,11 @@ async def send(session: aiohttp.ClientSession, url: str, sender: str, step: Dict
         return time.perf_counter() - started, f"{type(exc).__name__}: {exc}", 0
 
 
-async def drive(server: str, conversations: List[Tuple[str, List[Dict[str, Any]]]], concurrency: int, request_timeout: float) -> List[Dict[str, Any]]:
-    """Runs every conversation (turns in order, conversations in parallel); one record per turn."""
+async def drive(server: str, conversations: List[Tuple[str, List[Dict[str, Any]]]], concurrency: int, request_timeout: float,
+                ramp_s: float = 0.0) -> List[Dict[str, Any]]:
+    """Runs every conversation (turns in order, conversations in parallel); one record per turn.
+    Conversation i starts ``i * ramp_s / len(conversations)`` seconds after the first; each turn
+    is sent as soon as the previous one was answered (no think time)."""
     url = f"{server}/webhooks/rest/webhook"
     records: List[Dict[str, Any]] = []
     gate = asyncio.Semaphore(concurrency)
@@ -118,13 +127,14 @@ async def drive(server: str, conversations: List[Tuple[str, List[Dict[str, Any]]
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
 
-        async def run(sender: str, steps: List[Dict[str, Any]]) -> None:
+        async def run(index: int, sender: str, steps: List[Dict[str, Any]]) -> None:
+            await asyncio.sleep(index * ramp_s / len(conversations))
             async with gate:
                 for index, step in enumerate(steps):
                     latency, error, replies = await send(session, url, sender, step)
                     records.append({"sender": sender, "turn": index, "kind": step["kind"], "latency_s": latency, "error": error, "replies": replies})
 
-        await asyncio.gather(*(run(sender, steps) for sender, steps in conversations))
+        await asyncio.gather(*(run(i, sender, steps) for i, (sender, steps) in enumerate(conversations)))
     return records
 
 
@@ -219,6 +229,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--conversations", type=int, default=50)
     parser.add_argument("--turns", type=int, default=4, help="messages per conversation")
     parser.add_argument("--concurrency", type=int, default=None, help="conversations in flight (default: all)")
+    parser.add_argument("--ramp", type=float, default=10.0, dest="ramp_s",
+                        help="seconds over which the conversations start (0: all at the same instant)")
     parser.add_argument("--request-timeout", type=float, default=180.0)
     parser.add_argument("--deadline", type=float, default=1200.0, help="overall limit for the load phase, seconds")
     parser.add_argument("--alone", type=int, default=8, help="messages of each kind sent alone first (baseline)")
@@ -305,7 +317,7 @@ def measure(server: str, args: argparse.Namespace, concurrency: int, model: Path
     baseline = alone(server, pids, voices, run_id, args.request_timeout, args.alone)
 
     started = time.perf_counter()
-    records = asyncio.run(asyncio.wait_for(drive(server, conversations, concurrency, args.request_timeout), args.deadline))
+    records = asyncio.run(asyncio.wait_for(drive(server, conversations, concurrency, args.request_timeout, args.ramp_s), args.deadline))
     wall = time.perf_counter() - started
     problems, paused = check_trackers(server, conversations)
     report = summarise(records, wall, paused)
@@ -325,6 +337,7 @@ def measure(server: str, args: argparse.Namespace, concurrency: int, model: Path
     report.update({
         "conversations": args.conversations,
         "turns_per_conversation": args.turns,
+        "ramp_s": args.ramp_s,
         "concurrency": concurrency,
         "alone": baseline,
         "text_p95_ratio_to_alone": round(text_p95 / text_alone_p95, 2) if text_alone_p95 else None,
@@ -338,7 +351,7 @@ def measure(server: str, args: argparse.Namespace, concurrency: int, model: Path
         "model": str(model),
         "cpu_count": cores,
         "nlu_workers": {"media": os.environ.get("MM_NLU_MEDIA_WORKERS", "1"), "text": os.environ.get("MM_NLU_TEXT_WORKERS", "2"),
-                        "media_nice": os.environ.get("MM_NLU_MEDIA_NICE", "19")},
+                        "media_nice": os.environ.get("MM_NLU_MEDIA_NICE", "10")},
     })
     print(json.dumps(report, indent=2))
     if args.json:

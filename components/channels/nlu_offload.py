@@ -30,7 +30,10 @@ Priority: on a small machine the media worker alone can keep every core busy (a 
 image backbone uses all of torch's, CTranslate2's or ONNX Runtime's threads), and a text message then
 waits for CPU even though it has its own pool: measured on 2 cores, 50 mixed conversations gave
 text p95 6.2 s against 0.19 s alone. So the media worker threads run at a lower scheduling priority
-(``MM_NLU_MEDIA_NICE``, default 19, Linux's per-thread nice value). The libraries' own worker
+(``MM_NLU_MEDIA_NICE``, default 10, Linux's per-thread nice value: the scheduler then gives a
+text thread about nine times a media thread's share of a contended core; at 19 it is about 70
+times, which also starves media behind any other busy process on the machine, as measured here
+while a training ran next to the server: media latency tripled). The libraries' own worker
 threads are created by the thread that first uses them - the transcriber, the OCR engine and the
 image and speech encoders load lazily inside the media worker, and OpenMP gives each calling
 thread its own team - so they inherit it. Media then takes every core while no text is waiting,
@@ -72,7 +75,7 @@ logger = logging.getLogger(__name__)
 MEDIA_WORKERS_ENV = "MM_NLU_MEDIA_WORKERS"
 TEXT_WORKERS_ENV = "MM_NLU_TEXT_WORKERS"
 MEDIA_NICE_ENV = "MM_NLU_MEDIA_NICE"
-DEFAULT_MEDIA_NICE = 19
+DEFAULT_MEDIA_NICE = 10
 
 # Anything in a text that may be a media reference the resolver would fetch or decode: a data:
 # URI, a URL, or a name with a media extension. False positives only cost a place in the media pool.
