@@ -3,10 +3,12 @@ starts (torch's OpenMP team here), run at the configured nice value while the te
 normal priority. Checked in a fresh interpreter, since install() patches Rasa's MessageProcessor
 for the whole process."""
 
+import concurrent.futures
 import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -60,10 +62,14 @@ def test_media_worker_and_its_library_threads_run_at_low_priority() -> None:
     assert result["threads"].count(10) >= 2, result["threads"]
 
 
-def test_media_nice_is_configurable_and_checked() -> None:
-    run = probe(MM_NLU_MEDIA_NICE="7")
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert json.loads(run.stdout.strip().splitlines()[-1])["media"] == 7
-    bad = probe(MM_NLU_MEDIA_NICE="fast")
-    assert bad.returncode != 0
-    assert "MM_NLU_MEDIA_NICE must be a nice value from 0 to 19, got 'fast'" in bad.stderr
+def test_media_nice_is_configurable_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from components.channels import nlu_offload
+
+    monkeypatch.setenv("MM_NLU_MEDIA_NICE", "7")
+    nice = nlu_offload._media_nice()
+    with concurrent.futures.ThreadPoolExecutor(1, initializer=nlu_offload._lower_media_thread_priority, initargs=(nice,)) as pool:
+        assert pool.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result() == 7
+    for bad, message in [("fast", "got 'fast'"), ("25", "got 25"), ("-5", "got -5")]:
+        monkeypatch.setenv("MM_NLU_MEDIA_NICE", bad)
+        with pytest.raises(ValueError, match=f"MM_NLU_MEDIA_NICE must be a nice value from 0 to 19, {message}"):
+            nlu_offload._media_nice()
