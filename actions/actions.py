@@ -35,6 +35,10 @@ from components.constants import (
     ATTACHMENT_ERRORS, IMAGE_TAGS, MEDIA_REFERENCES, REFERENCE_KEYS, SENTIMENT,
 )
 from actions import db
+from actions.replies import (
+    INTENT_TITLES, LANGUAGE_SLOT, intent_title, language_of, language_of_latest_message,
+    order_status_text, say, term,
+)
 
 ORDER_NUMBER_PATTERN = re.compile(r"\d{5}")
 # Message metadata key a channel sets, after authenticating the sender, to the shop's customer id.
@@ -45,14 +49,9 @@ VERIFICATION_FAILURES_SLOT = "verification_failures"
 # What order_check holds once the answer matched (the answer itself is not kept in a slot).
 CHECK_PASSED = "passed"
 MAX_VERIFICATION_FAILURES = 3
-NOT_VERIFIED_TEXT = (
-    "I couldn't verify that order. Please check the order number and the email address or "
-    "postcode on the order, and try again."
-)
-LOCKED_TEXT = (
-    "I couldn't verify that order, so I can't share its details or change it here. A colleague "
-    "from our customer service team can help: just say \"talk to a person\"."
-)
+# The English refusals (their text, and the Chinese ones, live in actions/replies.py).
+NOT_VERIFIED_TEXT = say("not_verified", "en")
+LOCKED_TEXT = say("locked", "en")
 # Intents that only steer the dialogue; the hand-off reason is the last intent that is not one.
 STEERING_INTENTS = {
     "affirm", "deny", "greet", "goodbye", "thank", "inform", "request_human", "nlu_fallback",
@@ -65,28 +64,15 @@ COMPLAINT_INTENTS = {"complaint"}
 OFFER_ACTIONS = {"utter_offer_human", "action_handoff_to_human"}
 # Intents a customer "did not get understood" with: clarify, then fall back, then offer a human.
 NOT_UNDERSTOOD_INTENTS = {"nlu_fallback", "out_of_scope"}
-# Button titles of the clarifying question (intent -> what the customer would click).
-INTENT_TITLES = {
-    "order_status": "Where is my order?",
-    "delivery_delay": "My delivery is late",
-    "damaged_item": "My item arrived damaged",
-    "wrong_item": "I got the wrong item",
-    "return_request": "I want to return something",
-    "refund_status": "Where is my refund?",
-    "payment_problem": "A problem with a payment",
-    "account_login_problem": "I can't log in to my account",
-    "change_address": "Change my delivery address",
-    "complaint": "I want to make a complaint",
-    "request_human": "Talk to a person",
-}
 # Return reasons that make a photo of the item worth asking for.
 PHOTO_REASON_PATTERN = re.compile(
     r"damag|defect|broken|break|crack|scratch|dent|torn|ripped|smash|shatter|faulty|"
-    r"doesn'?t work|not working|stopped working", re.IGNORECASE)
+    r"doesn'?t work|not working|stopped working|"
+    r"坏|碎|裂|破|损|划痕|凹|断|漏|用不了|不能用|质量问题|故障", re.IGNORECASE)
 # What a customer says when they have no photo to send.
 NO_PHOTO_PATTERN = re.compile(
-    r"\b(no|don'?t|do not|didn'?t|haven'?t|have not|can'?t|cannot|without|skip|none)\b",
-    re.IGNORECASE)
+    r"\b(no|don'?t|do not|didn'?t|haven'?t|have not|can'?t|cannot|without|skip|none)\b|"
+    r"没有|没拍|没照片|不用|不要|跳过|算了|拍不了", re.IGNORECASE)
 NO_PHOTO = "none"
 # True while the latest customer message carries a readable photo (responses thank, not ask).
 PHOTO_IN_MESSAGE_SLOT = "photo_in_message"
@@ -97,38 +83,6 @@ CANONICAL_RETURN_REASONS = {
     "damaged", "wrong item", "wrong size", "defective", "no longer needed", "not as described",
     "arrived late",
 }
-
-
-def _format_date(value: Any) -> str:
-    """``Friday 3 January 2025``: unambiguous for customers in every country."""
-    return f"{value:%A} {value.day} {value:%B %Y}" if value else "not known yet"
-
-
-def _items_text(items: Iterable[Dict[str, Any]]) -> str:
-    return ", ".join(f"{item.get('quantity', 1)} x {item.get('name', item.get('sku'))}" for item in items)
-
-
-def order_status_text(order: Dict[str, Any]) -> str:
-    """One customer-facing sentence (or two) for an order's status, carrier and ETA."""
-    number, status, carrier = order["order_number"], order["status"], order.get("carrier")
-    tracking, eta = order.get("tracking_number"), _format_date(order.get("eta"))
-    texts = {
-        "processing": f"Order {number} is being prepared in our warehouse and hasn't shipped yet. "
-        f"Expected delivery: {eta}.",
-        "shipped": f"Order {number} has shipped with {carrier} (tracking number {tracking}). "
-        f"Expected delivery: {eta}.",
-        "out_for_delivery": f"Order {number} is out for delivery with {carrier} today "
-        f"(tracking number {tracking}).",
-        "delayed": f"Order {number} is delayed with {carrier} (tracking number {tracking}), "
-        f"sorry about that. The new expected delivery date is {eta}.",
-        "delivered": f"Order {number} was delivered by {carrier} on {eta}.",
-        "cancelled": f"Order {number} was cancelled and will not be shipped. If you already paid, "
-        "the money goes back to your original payment method.",
-        "returned": f"Order {number} was returned to us. The refund goes to your original payment "
-        "method within 5-7 business days of the parcel arriving.",
-    }
-    text = texts.get(status, f"Order {number} has the status '{status}'.")
-    return f"{text} Items: {_items_text(order.get('items') or [])}."
 
 
 def normalise_order_number(value: Any) -> Optional[str]:
@@ -311,13 +265,13 @@ def is_empty_message(parse_data: Dict[str, Any]) -> bool:
     return not (parse_data.get("text") or "").strip() and not parse_data.get(MEDIA_REFERENCES)
 
 
-def attachment_error_texts(parse_data: Dict[str, Any]) -> List[str]:
+def attachment_error_texts(parse_data: Dict[str, Any], language: str = "en") -> List[str]:
     """One customer-facing line per attachment problem the NLU pipeline reported."""
     texts = []
     for error in parse_data.get(ATTACHMENT_ERRORS) or []:
         message = error.get("message") if isinstance(error, dict) else None
         if message:
-            texts.append(f"I couldn't use one of the files you sent. {message}")
+            texts.append(say("file_unusable", language, message=message))
     return texts
 
 
@@ -408,9 +362,7 @@ class OrderOwnershipCheck:
             return {"order_number": _slot_before_latest_message(tracker, "order_number")}
         number = normalise_order_number(slot_value)
         if number is None:
-            dispatcher.utter_message(
-                text="An order number has exactly 5 digits, like 12345. Could you check it?"
-            )
+            dispatcher.utter_message(text=say("bad_order_number", language_of(tracker)))
             return {"order_number": None}
         # A new order needs its own check: an earlier pass was for another order.
         return {"order_number": number, ORDER_CHECK_SLOT: None}
@@ -427,14 +379,14 @@ class OrderOwnershipCheck:
         # Unknown number or wrong answer: the same reply, so numbers cannot be enumerated.
         failures = verification_failures(tracker) + 1
         if failures < MAX_VERIFICATION_FAILURES:
-            dispatcher.utter_message(text=NOT_VERIFIED_TEXT)
+            dispatcher.utter_message(text=say("not_verified", language_of(tracker)))
         return {ORDER_CHECK_SLOT: None, "order_number": None,
                 VERIFICATION_FAILURES_SLOT: float(failures)}
 
 
 def ownership_refusal(tracker: Tracker) -> str:
     """What an action says instead of disclosing or changing an unverified order."""
-    return LOCKED_TEXT if verification_locked(tracker) else NOT_VERIFIED_TEXT
+    return say("locked" if verification_locked(tracker) else "not_verified", language_of(tracker))
 
 
 class ActionCheckOrderStatus(Action):
@@ -450,11 +402,9 @@ class ActionCheckOrderStatus(Action):
         number = normalise_order_number(raw)
         order = db.get_database().get_order(number) if number else None
         if order is not None and order_is_verified(tracker, number):
-            dispatcher.utter_message(text=order_status_text(order))
+            dispatcher.utter_message(text=order_status_text(order, language_of(tracker)))
         elif number is None and not verification_locked(tracker):
-            dispatcher.utter_message(
-                text="I need your 5-digit order number to check the status, for example 12345."
-            )
+            dispatcher.utter_message(text=say("need_order_number", language_of(tracker)))
         else:
             dispatcher.utter_message(text=ownership_refusal(tracker))
         events: List[EventType] = [SlotSet(ORDER_CHECK_SLOT, None)]
@@ -524,9 +474,9 @@ class ValidateReturnForm(OrderOwnershipCheck, FormValidationAction):
         domain: DomainDict,
     ) -> Dict[Text, Any]:
         if slot_value == NO_PHOTO:
-            dispatcher.utter_message(text="No problem, we'll go ahead without a photo.")
+            dispatcher.utter_message(text=say("no_photo_ok", language_of(tracker)))
         elif slot_value:
-            dispatcher.utter_message(text="Thanks, I've got the photo of the damage.")
+            dispatcher.utter_message(text=say("photo_received", language_of(tracker)))
         return {"damage_photo": slot_value}
 
     def validate_order_number(
@@ -536,7 +486,7 @@ class ValidateReturnForm(OrderOwnershipCheck, FormValidationAction):
         result = super().validate_order_number(slot_value, dispatcher, tracker, domain)
         number = result.get("order_number")
         if number and order_is_verified(tracker, number):
-            return {**result, **self._returnable(number, dispatcher)}
+            return {**result, **self._returnable(number, dispatcher, language_of(tracker))}
         return result
 
     def validate_order_check(
@@ -546,18 +496,19 @@ class ValidateReturnForm(OrderOwnershipCheck, FormValidationAction):
         result = super().validate_order_check(slot_value, dispatcher, tracker, domain)
         if result.get(ORDER_CHECK_SLOT) == CHECK_PASSED:
             number = normalise_order_number(tracker.get_slot("order_number"))
-            return {**result, **self._returnable(number, dispatcher)}
+            return {**result, **self._returnable(number, dispatcher, language_of(tracker))}
         return result
 
     @staticmethod
-    def _returnable(number: Optional[str], dispatcher: CollectingDispatcher) -> Dict[Text, Any]:
+    def _returnable(
+        number: Optional[str], dispatcher: CollectingDispatcher, language: str
+    ) -> Dict[Text, Any]:
         """Clears the order (with a reason) when a verified order cannot be returned any more."""
         order = db.get_database().get_order(number) if number else None
         if order is not None and order["status"] in ("cancelled", "returned"):
-            dispatcher.utter_message(
-                text=f"Order {number} was {order['status']} already, so there is nothing to "
-                "send back. Is there another order you'd like to return?"
-            )
+            dispatcher.utter_message(text=say(
+                "not_returnable", language, number=number,
+                status=term(order["status"], language)))
             return {"order_number": None, ORDER_CHECK_SLOT: None}
         return {}
 
@@ -577,10 +528,8 @@ class ValidateReturnForm(OrderOwnershipCheck, FormValidationAction):
             # The entity extractor caught a fragment ("fit" of "it doesn't fit me"): the
             # customer's own sentence tells the warehouse more.
             reason = latest_text
-        if len(reason) < 3:
-            dispatcher.utter_message(
-                text="Could you tell me in a few words why you're returning it?"
-            )
+        if len(reason) < (1 if language_of(tracker) == "zh" else 3):
+            dispatcher.utter_message(text=say("ask_reason_again", language_of(tracker)))
             return {"return_reason": None}
         return {"return_reason": reason[:MAX_REASON_LENGTH]}
 
@@ -597,12 +546,10 @@ class ActionOpenReturn(Action):
         number = normalise_order_number(tracker.get_slot("order_number"))
         reason = tracker.get_slot("return_reason")
         if verification_locked(tracker) and not order_is_verified(tracker, number):
-            dispatcher.utter_message(text=LOCKED_TEXT)
+            dispatcher.utter_message(text=say("locked", language_of(tracker)))
             return [SlotSet("order_number", None), SlotSet(ORDER_CHECK_SLOT, None)]
         if number is None or not reason:
-            dispatcher.utter_message(
-                text="I need the order number and the reason before I can open a return."
-            )
+            dispatcher.utter_message(text=say("need_number_and_reason", language_of(tracker)))
             return []
         cleared = [SlotSet("order_number", None), SlotSet("return_reason", None),
                    SlotSet("damage_photo", None), SlotSet("awaiting_photo", False),
@@ -613,15 +560,15 @@ class ActionOpenReturn(Action):
         session = _events_of_current_session(tracker)
         evidence = attachments_of_events(_events_after_action(session, self.name()))
         return_id = db.get_database().create_return(number, str(reason), evidence)
+        language = language_of(tracker)
         evidence_text = ""
         if evidence:
             count = len(evidence)
-            evidence_text = f" I added the {count} attachment{'s' if count > 1 else ''} you sent as evidence."
-        dispatcher.utter_message(
-            text=f"I've opened return {db.return_reference(return_id)} for order {number} "
-            f"(reason: {reason}).{evidence_text} You'll get a prepaid return label by email "
-            "within 24 hours."
-        )
+            evidence_text = say("evidence_one" if count == 1 else "evidence_many", language,
+                                count=count)
+        dispatcher.utter_message(text=say(
+            "return_opened", language, reference=db.return_reference(return_id), number=number,
+            reason=term(reason, language), evidence=evidence_text))
         return cleared
 
 
@@ -642,12 +589,8 @@ class ActionHandoffToHuman(Action):
             sentiment_history=sentiment_history_of(events),
             attachments=attachments_of_events(events),
         )
-        dispatcher.utter_message(
-            text=f"I've passed our conversation to a member of our customer service team "
-            f"(ticket {db.ticket_reference(ticket_id)}). A human colleague will reply here as "
-            "soon as possible, usually within a few hours, and can see everything we talked "
-            "about, so you won't need to repeat yourself."
-        )
+        dispatcher.utter_message(text=say(
+            "handoff", language_of(tracker), reference=db.ticket_reference(ticket_id)))
         # The bot stays silent in this conversation until an agent resumes it
         # (`python -m actions.agent resume TICKET`).
         return [SlotSet("offer_human", False), ConversationPaused()]
@@ -686,18 +629,20 @@ class ActionClarifyOrFallback(Action):
         if is_empty_message(latest):
             # Nothing to understand. A refused file was already explained (validate_slot_mappings
             # says what was wrong with it); otherwise ask for words.
-            if not attachment_error_texts(latest):
+            if not attachment_error_texts(latest, language_of(tracker)):
                 dispatcher.utter_message(response="utter_ask_to_type")
             return [SlotSet("offer_human", streak >= 3)]
         if streak >= 3:
             return [SlotSet("offer_human", True)]
         choices = top_intents(latest) if streak <= 1 else []
         if choices:
-            lead = ("Sorry, that's not something I can help with." if intent == "out_of_scope"
-                    else "Sorry, I'm not sure I understood.")
-            buttons = [{"title": INTENT_TITLES[n], "payload": f"/{n}"} for n in choices]
-            buttons.append({"title": "Something else", "payload": "/out_of_scope"})
-            dispatcher.utter_message(text=f"{lead} Did you mean one of these?", buttons=buttons)
+            language = language_of(tracker)
+            lead = say("clarify_out_of_scope" if intent == "out_of_scope" else "clarify_unsure",
+                       language)
+            buttons = [{"title": intent_title(n, language), "payload": f"/{n}"} for n in choices]
+            buttons.append({"title": say("something_else", language), "payload": "/out_of_scope"})
+            dispatcher.utter_message(text=say("did_you_mean", language, lead=lead),
+                                     buttons=buttons)
         elif intent == "out_of_scope":
             dispatcher.utter_message(response="utter_out_of_scope")
         else:
@@ -718,9 +663,7 @@ class ActionRespondToThanks(Action):
         resolved = any(e.get("event") == "action" and e.get("name") in RESOLVING_ACTIONS
                        for e in events)
         if resolved and tracker.get_slot(SENTIMENT) == "positive":
-            dispatcher.utter_message(
-                text="I'm glad I could help! Thanks for shopping with us, and have a lovely day."
-            )
+            dispatcher.utter_message(text=say("glad_to_help", language_of(tracker)))
         else:
             dispatcher.utter_message(response="utter_you_are_welcome")
         return []
@@ -736,7 +679,11 @@ class ValidateSlotMappings(ValidationAction):
     ) -> List[EventType]:
         events = await super().run(dispatcher, tracker, domain)
         latest = tracker.latest_message or {}
-        for text in attachment_error_texts(latest):
+        # The customer's language follows their latest words (a photo alone keeps it).
+        language = language_of_latest_message(tracker)
+        if language != tracker.get_slot(LANGUAGE_SLOT):
+            events.append(SlotSet(LANGUAGE_SLOT, language))
+        for text in attachment_error_texts(latest, language):
             dispatcher.utter_message(text=text)
         has_photo = bool(latest.get(IMAGE_TAGS))
         if has_photo != bool(tracker.get_slot(PHOTO_IN_MESSAGE_SLOT)):

@@ -17,6 +17,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.replies import language_of
 from components.constants import IMAGE_TEXT
 
 PAYMENT_ERROR_SLOT = "payment_error_code"
@@ -54,6 +55,17 @@ PAYMENT_ERROR_CODES: Dict[str, Tuple[str, str]] = {
 }
 
 
+# The same codes as the customer reads them in Chinese (tests keep the two tables' codes equal).
+PAYMENT_ERROR_CODES_ZH: Dict[str, Tuple[str, str]] = {
+    "E-1187": ("账单地址与银行登记的地址不一致", "请按银行对账单上的地址准确填写账单地址。"),
+    "E-2210": ("银行提示卡内余额不足", "请查看余额，或换一张卡、换一种支付方式。"),
+    "E-3307": ("银行的安全验证（3-D Secure）未通过或已超时", "请重试，并在银行App提示时确认付款。"),
+    "E-4021": ("您的银行拒绝了这张卡的付款", "具体原因可以咨询发卡银行；您也可以先换一张卡或用PayPal付款。"),
+    "E-5103": ("这张卡已过期", "请更新卡的有效期，或换一张卡。"),
+    "E-6002": ("支付服务商暂时不可用，没有产生扣款", "请过几分钟再试。"),
+}
+
+
 def find_error_codes(text: Optional[str]) -> List[str]:
     """Error codes in ``text``, normalised to ``E-4021``, each once, known codes first."""
     found: List[str] = []
@@ -64,8 +76,14 @@ def find_error_codes(text: Optional[str]) -> List[str]:
     return sorted(found, key=lambda code: code not in PAYMENT_ERROR_CODES)
 
 
-def explain_error_code(code: str, from_screenshot: bool) -> str:
+def explain_error_code(code: str, from_screenshot: bool, language: str = "en") -> str:
     """One customer-facing answer for an error code (known or not)."""
+    if language == "zh":
+        where = "您的截图显示" if from_screenshot else "您提到的"
+        if code in PAYMENT_ERROR_CODES_ZH:
+            meaning, advice = PAYMENT_ERROR_CODES_ZH[code]
+            return f"{where}错误代码 {code}：{meaning}。{advice}"
+        return f"{where}错误代码 {code}。我不认识这个代码，已经记录下来转给支付团队；如果下面的建议没有帮助，同事可以帮您查询。"
     where = "Your screenshot shows" if from_screenshot else "You mentioned"
     if code in PAYMENT_ERROR_CODES:
         meaning, advice = PAYMENT_ERROR_CODES[code]
@@ -94,6 +112,7 @@ class ActionReadPaymentError(Action):
         if not codes:
             dispatcher.utter_message(response="utter_payment_problem")
             return []
-        dispatcher.utter_message(text=explain_error_code(codes[0], from_screenshot))
+        dispatcher.utter_message(
+            text=explain_error_code(codes[0], from_screenshot, language_of(tracker)))
         dispatcher.utter_message(response="utter_payment_problem")
         return [SlotSet(PAYMENT_ERROR_SLOT, codes[0])]
