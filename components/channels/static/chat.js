@@ -34,6 +34,104 @@
     recording: document.getElementById("recording"),
   };
 
+
+  // ---------------------------------------------------------------- page language (en / zh)
+  // The page follows the browser's language (zh-* -> Chinese, anything else English) until the
+  // customer picks one with the header switch (kept in localStorage). The assistant itself
+  // answers in the language each message is written in.
+  var STRINGS = {
+    en: {
+      connecting: "Connecting…", connected: "Connected", lost: "Connection lost, reconnecting…",
+      notSignedIn: "Not signed in", unreachable: "Cannot reach the assistant, retrying…",
+      conversation: "Conversation", dropHint: "Drop the photo to attach it",
+      pendingList: "Attachments to send", attach: "Attach a photo",
+      attachFile: "Attach a photo or audio file", yourMessage: "Your message",
+      placeholder: "Type a message, paste or drop a photo…", record: "Record a voice message",
+      stopRecord: "Stop recording and send", send: "Send", youSaid: "You said: ",
+      assistantSaid: "Assistant said: ", photoYouSent: "Photo you sent", yourVoice: "Your voice message",
+      voiceMessage: "Voice message", photo: "Photo", botImage: "Image from the assistant",
+      suggested: "Suggested replies", refused: "The assistant could not take that message.",
+      notConnected: "Not connected to the assistant yet. Please try again in a moment.",
+      remove: "Remove ", attachment: "attachment",
+      tooLarge: "The {kind} is larger than {limit}, which is the most I can accept. Could you send a smaller one?",
+      kindVoice: "voice message", kindPhoto: "photo",
+      uploadStatus: "The file could not be uploaded (error {status}). Please try again.",
+      uploadFailed: "The file could not be uploaded. Please check your connection and try again.",
+      recording: "Recording… {time} (press the microphone button again to send)",
+      noVoice: "Voice messages are not supported in this browser.",
+      nothingRecorded: "Nothing was recorded. Please check your microphone and try again.",
+      noMicrophone: "I can't use your microphone. Please allow microphone access and try again.",
+      switchTo: "中文", switchLabel: "切换到中文",
+    },
+    zh: {
+      connecting: "正在连接…", connected: "已连接", lost: "连接已断开，正在重新连接…",
+      notSignedIn: "未登录", unreachable: "无法连接到客服助手，正在重试…",
+      conversation: "对话", dropHint: "松开即可添加照片",
+      pendingList: "待发送的附件", attach: "添加照片",
+      attachFile: "添加照片或音频文件", yourMessage: "您的消息",
+      placeholder: "输入消息，可粘贴或拖入照片…", record: "录制语音消息",
+      stopRecord: "停止录音并发送", send: "发送", youSaid: "您说：",
+      assistantSaid: "客服助手说：", photoYouSent: "您发送的照片", yourVoice: "您的语音消息",
+      voiceMessage: "语音消息", photo: "照片", botImage: "客服助手发送的图片",
+      suggested: "推荐回复", refused: "客服助手无法接收这条消息。",
+      notConnected: "还没有连接到客服助手，请稍后再试。",
+      remove: "移除 ", attachment: "附件",
+      tooLarge: "这个{kind}超过了 {limit}，这是我能接收的上限。可以发一个小一点的吗？",
+      kindVoice: "语音消息", kindPhoto: "照片",
+      uploadStatus: "文件上传失败（错误 {status}），请重试。",
+      uploadFailed: "文件上传失败，请检查网络连接后重试。",
+      recording: "正在录音… {time}（再按一次麦克风按钮即可发送）",
+      noVoice: "这个浏览器不支持语音消息。",
+      nothingRecorded: "没有录到声音，请检查麦克风后重试。",
+      noMicrophone: "无法使用您的麦克风，请允许访问麦克风后重试。",
+      switchTo: "English", switchLabel: "Switch to English",
+    },
+  };
+  var LANGUAGE_KEY = "rasa-webchat:language";
+  var connectionKey = "connecting"; // what the connection line says, re-said on a switch
+
+  function browserLanguage() {
+    var langs = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || "en"];
+    for (var i = 0; i < langs.length; i++) {
+      var code = String(langs[i] || "").toLowerCase();
+      if (code.indexOf("zh") === 0) return "zh";
+      if (code.indexOf("en") === 0) return "en";
+    }
+    return "en";
+  }
+
+  var language = STRINGS[localStorage.getItem(LANGUAGE_KEY)] ? localStorage.getItem(LANGUAGE_KEY) : browserLanguage();
+
+  function t(key, values) {
+    var text = (STRINGS[language] && STRINGS[language][key]) || STRINGS.en[key] || key;
+    Object.keys(values || {}).forEach(function (name) { text = text.split("{" + name + "}").join(values[name]); });
+    return text;
+  }
+
+  /* Puts the page's own strings in the current language (data-i18n* attributes of index.html). */
+  function applyLanguage() {
+    document.documentElement.lang = language === "zh" ? "zh-CN" : "en";
+    var nodes = document.querySelectorAll("[data-i18n], [data-i18n-placeholder], [data-i18n-title], [data-i18n-aria-label]");
+    for (var i = 0; i < nodes.length; i++) {
+      var node = nodes[i];
+      if (node.getAttribute("data-i18n")) node.textContent = t(node.getAttribute("data-i18n"));
+      if (node.getAttribute("data-i18n-placeholder")) node.placeholder = t(node.getAttribute("data-i18n-placeholder"));
+      if (node.getAttribute("data-i18n-title")) node.title = t(node.getAttribute("data-i18n-title"));
+      if (node.getAttribute("data-i18n-aria-label")) node.setAttribute("aria-label", t(node.getAttribute("data-i18n-aria-label")));
+    }
+    els.connection.textContent = t(connectionKey);
+  }
+
+  var languageSwitch = document.getElementById("language-switch");
+  if (languageSwitch) {
+    languageSwitch.addEventListener("click", function () {
+      language = language === "zh" ? "en" : "zh";
+      localStorage.setItem(LANGUAGE_KEY, language);
+      applyLanguage();
+    });
+  }
+  applyLanguage();
+
   // An embedding site passes a JWT as #token=... (kept for this tab only).
   var hashToken = new URLSearchParams(location.hash.slice(1)).get("token");
   if (hashToken) {
@@ -87,7 +185,7 @@
     item.setAttribute("data-from", entry.from);
     var who = document.createElement("span");
     who.className = "visually-hidden";
-    who.textContent = entry.from === "user" ? "You said: " : "Assistant said: ";
+    who.textContent = entry.from === "user" ? t("youSaid") : t("assistantSaid");
     item.appendChild(who);
     if (entry.text) {
       var text = document.createElement("span");
@@ -100,18 +198,18 @@
       if (url && media.kind === "image") {
         var img = document.createElement("img");
         img.src = url;
-        img.alt = "Photo you sent" + (media.name ? ": " + media.name : "");
+        img.alt = t("photoYouSent") + (media.name ? ": " + media.name : "");
         item.appendChild(img);
       } else if (url && media.kind === "audio") {
         var audio = document.createElement("audio");
         audio.controls = true;
         audio.src = url;
-        audio.setAttribute("aria-label", "Your voice message");
+        audio.setAttribute("aria-label", t("yourVoice"));
         item.appendChild(audio);
       } else {
         var label = document.createElement("span");
         label.className = "media-label";
-        label.textContent = (media.kind === "audio" ? "Voice message" : "Photo") +
+        label.textContent = (media.kind === "audio" ? t("voiceMessage") : t("photo")) +
           (media.name ? " (" + media.name + ")" : "");
         item.appendChild(label);
       }
@@ -119,14 +217,14 @@
     if (entry.image) {
       var botImage = document.createElement("img");
       botImage.src = entry.image;
-      botImage.alt = entry.alt || "Image from the assistant";
+      botImage.alt = entry.alt || t("botImage");
       item.appendChild(botImage);
     }
     if (entry.buttons && entry.buttons.length) {
       var group = document.createElement("div");
       group.className = "buttons";
       group.setAttribute("role", "group");
-      group.setAttribute("aria-label", "Suggested replies");
+      group.setAttribute("aria-label", t("suggested"));
       entry.buttons.forEach(function (button) {
         var b = document.createElement("button");
         b.type = "button";
@@ -154,12 +252,13 @@
     auth: token ? { token: token } : undefined,
   });
 
-  function setConnection(text) {
-    els.connection.textContent = text;
+  function setConnection(key) {
+    connectionKey = key;
+    els.connection.textContent = t(key);
   }
 
   socket.on("connect", function () {
-    setConnection("Connected");
+    setConnection("connected");
     // On every (re)connect: ask to join the stored session, so replies reach this tab.
     socket.emit("session_request", { session_id: sessionId });
   });
@@ -174,7 +273,7 @@
   });
 
   socket.on(config.errorEvent, function (error) {
-    var message = (error && error.message) || "The assistant could not take that message.";
+    var message = (error && error.message) || t("refused");
     if (error && error.code === "invalid_session") {
       // The server did not issue this session: forget it and ask for a new one.
       sessionId = null;
@@ -185,11 +284,11 @@
   });
 
   socket.on("disconnect", function () {
-    setConnection("Connection lost, reconnecting…");
+    setConnection("lost");
   });
 
   socket.on("connect_error", function () {
-    setConnection(config.authRequired && !token ? "Not signed in" : "Cannot reach the assistant, retrying…");
+    setConnection(config.authRequired && !token ? "notSignedIn" : "unreachable");
   });
 
   socket.on(config.botEvent, function (message) {
@@ -218,7 +317,7 @@
   // ---------------------------------------------------------------- sending
   function sendMessage(text, references, shownText) {
     if (!socket.connected || !sessionId) {
-      showAlert("Not connected to the assistant yet. Please try again in a moment.");
+      showAlert(t("notConnected"));
       return false;
     }
     var payload = { message: text, session_id: sessionId };
@@ -296,7 +395,7 @@
       var remove = document.createElement("button");
       remove.type = "button";
       remove.textContent = "✕";
-      remove.setAttribute("aria-label", "Remove " + (p.file.name || "attachment"));
+      remove.setAttribute("aria-label", t("remove") + (p.file.name || t("attachment")));
       remove.addEventListener("click", function () {
         pending = pending.filter(function (q) { return q !== p; });
         renderPending();
@@ -311,8 +410,7 @@
   function upload(file, kind) {
     var limit = kind === "audio" ? config.maxAudioBytes : config.maxImageBytes;
     if (file.size > limit) {
-      showAlert("The " + (kind === "audio" ? "voice message" : "photo") + " is larger than " +
-        humanSize(limit) + ", which is the most I can accept. Could you send a smaller one?");
+      showAlert(t("tooLarge", { kind: kind === "audio" ? t("kindVoice") : t("kindPhoto"), limit: humanSize(limit) }));
       return Promise.resolve(null);
     }
     var entry = {
@@ -337,13 +435,13 @@
             return entry;
           }
           throw new Error((body.error && body.error.message) ||
-            "The file could not be uploaded (error " + res.status + "). Please try again.");
+            t("uploadStatus", { status: res.status }));
         });
       })
       .catch(function (error) {
         pending = pending.filter(function (q) { return q !== entry; });
         showAlert(error && error.message && error.message !== "Failed to fetch"
-          ? error.message : "The file could not be uploaded. Please check your connection and try again.");
+          ? error.message : t("uploadFailed"));
         return null;
       })
       .then(function (result) {
@@ -398,13 +496,12 @@
 
   function setRecording(on, seconds) {
     els.record.setAttribute("aria-pressed", on ? "true" : "false");
-    els.recordLabel.textContent = on ? "Stop recording and send" : "Record a voice message";
+    els.recordLabel.textContent = on ? t("stopRecord") : t("record");
     els.record.title = els.recordLabel.textContent;
     els.recording.hidden = !on;
     if (on) {
       var s = seconds || 0;
-      els.recording.textContent = "Recording… " + Math.floor(s / 60) + ":" + ("0" + (s % 60)).slice(-2) +
-        " (press the microphone button again to send)";
+      els.recording.textContent = t("recording", { time: Math.floor(s / 60) + ":" + ("0" + (s % 60)).slice(-2) });
     }
   }
 
@@ -418,7 +515,7 @@
 
   function startRecording() {
     if (!navigator.mediaDevices || !window.MediaRecorder) {
-      showAlert("Voice messages are not supported in this browser.");
+      showAlert(t("noVoice"));
       return;
     }
     navigator.mediaDevices.getUserMedia({ audio: true }).then(function (stream) {
@@ -436,7 +533,7 @@
         recorder = null;
         var blob = new Blob(chunks, { type: mime });
         if (!blob.size) {
-          showAlert("Nothing was recorded. Please check your microphone and try again.");
+          showAlert(t("nothingRecorded"));
           return;
         }
         var ext = mime.indexOf("ogg") >= 0 ? "ogg" : mime.indexOf("mp4") >= 0 ? "m4a" : "webm";
@@ -460,7 +557,7 @@
         else setRecording(true, s);
       }, 500);
     }).catch(function () {
-      showAlert("I can't use your microphone. Please allow microphone access and try again.");
+      showAlert(t("noMicrophone"));
     });
   }
 

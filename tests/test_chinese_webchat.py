@@ -1,0 +1,80 @@
+"""The web chat page in Chinese, in a real headless Chromium against a real `rasa run`: a browser
+set to Chinese gets the page in Chinese and the assistant's answers in Chinese; the switch turns
+the page to English and the choice survives a reload. Screenshots go to test-artifacts/webchat/."""
+
+import os
+from typing import Any, Callable, ContextManager, Iterator
+
+import pytest
+
+from tests.conftest import ARTIFACTS
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ARTIFACTS / "webchat"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium")
+
+
+@pytest.fixture(scope="module")
+def webchat_server(channel_server: Callable[[str, str], ContextManager[str]], upload_folder: str) -> Iterator[str]:
+    credentials = (
+        "components.channels.webchat.WebChatInput:\n"
+        f"  session_persistence: true\n  media_folder: {upload_folder}\n"
+    )
+    with channel_server("webchat-zh", credentials) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def chinese_page(webchat_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-profile-zh")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, locale="zh-CN",
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--lang=zh-CN"],
+            viewport={"width": 900, "height": 800},
+        )
+        page = context.pages[0] if context.pages else context.new_page()
+        page.set_default_timeout(120_000)
+        try:
+            yield page
+        finally:
+            context.close()
+
+
+def test_a_chinese_browser_gets_the_page_and_the_answers_in_chinese(chinese_page: Any, webchat_server: str) -> None:
+    page = chinese_page
+    page.goto(f"{webchat_server}/webhooks/webchat/")
+    page.locator("#connection", has_text="已连接").wait_for(timeout=60_000)
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert page.locator("#send-button").inner_text() == "发送"
+    assert page.locator("#text-input").get_attribute("placeholder").startswith("输入消息")
+    assert page.locator("#record-button").get_attribute("title") == "录制语音消息"
+
+    page.fill("#text-input", "我的订单12345在哪里？")
+    page.click("#send-button")
+    page.locator(".message.bot").first.wait_for(state="attached", timeout=120_000)
+    answer = page.locator(".message.bot").first.inner_text()
+    assert "邮箱" in answer, answer  # the ownership check, asked in Chinese
+    page.screenshot(path=str(SHOTS / "chinese-page.png"), full_page=True)
+
+
+def test_the_switch_turns_the_page_to_english_and_the_choice_survives_a_reload(
+    chinese_page: Any, webchat_server: str,
+) -> None:
+    page = chinese_page
+    page.goto(f"{webchat_server}/webhooks/webchat/")
+    page.click("#language-switch")
+    assert page.locator("#send-button").inner_text() == "Send"
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("#language-switch").inner_text() == "中文"
+    page.reload()
+    page.locator("#connection", has_text="Connected").wait_for(timeout=60_000)
+    assert page.locator("#send-button").inner_text() == "Send"
+    page.click("#language-switch")
+    assert page.locator("#send-button").inner_text() == "发送"
