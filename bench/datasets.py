@@ -29,6 +29,17 @@ def clinc150(data_dir: Path) -> Dict[str, List[Example]]:
     return {name: split(name) for name in ("train", "val", "test", "oos_train", "oos_val", "oos_test")}
 
 
+def smp2017(data_dir: Path) -> Dict[str, List[Example]]:
+    """SMP2017-ECDT task 1 (Zhang et al. 2017; research use): 2,299 / 770 / 667 Chinese messages,
+    31 intents, official train / dev / test."""
+    def read(name: str) -> List[Example]:
+        with open(data_dir / "smp2017" / name, newline="", encoding="utf-8-sig") as f:
+            return [Example(" ".join(row["text"].split()), row["label"]) for row in csv.DictReader(f)
+                    if row["text"].strip()]
+
+    return {"train": read("train.csv"), "dev": read("dev.csv"), "test": read("test.csv")}
+
+
 def sample(examples: List[Example], fraction: float, seed: int = 0) -> List[Example]:
     """A per-intent stratified subsample (for quick runs); 1.0 returns everything."""
     if fraction >= 1.0:
