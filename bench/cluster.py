@@ -69,6 +69,7 @@ class Run:
         self.records: List[Dict[str, Any]] = []
         self.lock = threading.Lock()
         self.photo_reads: List[Dict[str, Any]] = []
+        self.cross_attempts = 0
 
     def post(self, url: str, sender: str, text: str, files: Any = None,
              metadata: Optional[Dict[str, Any]] = None) -> Tuple[int, Any, float]:
@@ -108,25 +109,36 @@ class Run:
             self.turn(phase, sender, 1, "voice", entry, f"c{number} voice note",
                       files={"file": ("voice.wav", wav, "audio/wav")})
             self.turn(phase, sender, 2, "text", entry, f"c{number} thanks for your help")
-        else:  # upload through one replica, follow up through the other
+        else:  # upload through the balancer, follow up through the other replica
             photo = IMAGES[number % len(IMAGES)].read_bytes()
-            uploader, reader = (replicas[number % 2], replicas[(number + 1) % 2]) if phase != "one_replica" \
-                else (replicas[0], replicas[0])
-            status = self.turn(phase, sender, 1, "photo", uploader, f"c{number} my parcel arrived damaged",
+            status = self.turn(phase, sender, 1, "photo", entry, f"c{number} my parcel arrived damaged",
                                files={"file": (IMAGES[number % len(IMAGES)].name, photo, "image/jpeg")})
             digest = hashlib.sha256(photo).hexdigest()
-            reference = None
-            if 200 <= status < 300:
-                reference = self.uploaded_reference(sender, digest)
-            if reference is not None and reader != uploader:
-                local = ROOT / reference["path"]
-                if local.exists():
-                    local.unlink()  # the uploading replica's disk is another machine's
+            reference = self.uploaded_reference(sender, digest) if 200 <= status < 300 else None
+            reader = entry
+            if reference is not None and phase != "one_replica":
+                uploader = next((i for i in range(len(replicas))
+                                 if reference["path"].startswith(self.stack.media_folder(i + 1) + "/")), None)
+                other = replicas[(uploader + 1) % len(replicas)] if uploader is not None else None
+                if other is not None and self.is_up(other):
+                    reader = other
+                    local = ROOT / reference["path"]
+                    if local.exists():
+                        local.unlink()  # the uploading replica's disk is another machine's
             metadata = {"attachments": [reference]} if reference else None
             status = self.turn(phase, sender, 2, "photo_followup", reader, f"c{number} is it covered?",
                                metadata=metadata)
-            if reference is not None and reader != uploader and 200 <= status < 300:
-                self.photo_reads.append({"sender": sender, "sha256": digest, "reader": reader})
+            if reader != entry:
+                self.cross_attempts += 1
+            if reader != entry and 200 <= status < 300:
+                self.photo_reads.append({"sender": sender, "sha256": digest,
+                                         "text": f"c{number} is it covered?"})
+
+    def is_up(self, replica: str) -> bool:
+        try:
+            return requests.get(f"{replica}/status", params={"token": self.stack.token}, timeout=5).ok
+        except requests.RequestException:
+            return False
 
     def uploaded_reference(self, sender: str, digest: str) -> Optional[Dict[str, Any]]:
         for replica in self.stack.replicas:
@@ -148,22 +160,26 @@ class Run:
         return time.perf_counter() - started
 
 
-def stored_user_texts(database_url: str) -> Dict[str, List[str]]:
-    """sender -> user message texts in the order PostgreSQL stored them."""
+def stored_user_events(database_url: str) -> Dict[str, List[Dict[str, Any]]]:
+    """sender -> user events (text, media sha256 values) in the order PostgreSQL stored them."""
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(database_url)
-    found: Dict[str, List[str]] = {}
+    found: Dict[str, List[Dict[str, Any]]] = {}
     with engine.connect() as connection:
         rows = connection.execute(sqlalchemy.text(
             "SELECT sender_id, data FROM events WHERE type_name = 'user' ORDER BY id"))
         for sender, data in rows:
-            found.setdefault(sender, []).append(json.loads(data).get("text") or "")
+            event = json.loads(data)
+            media = (event.get("parse_data") or {}).get("media_references") or []
+            found.setdefault(sender, []).append(
+                {"text": event.get("text") or "", "sha256": [m.get("sha256") for m in media]})
     engine.dispose()
     return found
 
 
-def check(records: List[Dict[str, Any]], stored: Dict[str, List[str]]) -> Dict[str, Any]:
+def check(records: List[Dict[str, Any]], stored_events: Dict[str, List[Dict[str, Any]]]) -> Dict[str, Any]:
+    stored = {sender: [e["text"] for e in events] for sender, events in stored_events.items()}
     lost, duplicated, out_of_order = 0, 0, 0
     by_sender: Dict[str, List[Dict[str, Any]]] = {}
     for record in records:
@@ -202,7 +218,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("this bench compares 1 with 2 replicas: --replicas 2")
     work = Path(tempfile.mkdtemp(prefix="cluster-bench-"))
     voices = make_voices(work)
-    with Stack(Path(args.model), work / "stack", replicas=2) as stack:
+    # Every simulated customer is 127.0.0.1: the per-address upload quota is raised to the run.
+    uploads = 2 * (args.conversations + 2 * args.baseline + 6)
+    with Stack(Path(args.model), work / "stack", replicas=2, upload_max_files=uploads) as stack:
         run = Run(stack, voices, args.concurrency)
         one_wall = run.phase("one_replica", args.baseline, stack.replicas[0])
         two_wall = run.phase("two_replicas", args.baseline, stack.url)
@@ -228,14 +246,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         fail_wall = run.phase("failover", args.conversations, stack.url)
         thread.join(timeout=1800)
         after_restart = run.phase("after_restart", 6, stack.url) if "restarted_at" in events else 0.0
-        stored = stored_user_texts(stack.database_url)
+        stored = stored_user_events(stack.database_url)
 
     records = run.records
     failover = [r for r in records if r["phase"] == "failover"]
     killed_at = events.get("killed_at", float("inf"))
-    before = {r["sender"] for r in failover if r["turn"] == 0 and r["done_at"] < killed_at}
+    started = {r["sender"] for r in failover if r["turn"] == 0 and r["done_at"] < killed_at}
+    # Begun before the kill with turns still to send after it: did they go on?
+    before = {r["sender"] for r in failover if r["sender"] in started and r["done_at"] > killed_at}
     continued = {r["sender"] for r in failover
                  if r["sender"] in before and r["done_at"] > killed_at and 200 <= r["status"] < 300}
+    photos_read = sum(
+        1 for read in run.photo_reads
+        if any(e["text"] == read["text"] and read["sha256"] in e["sha256"]
+               for e in stored.get(read["sender"], [])))
     phases = {name: summary([r for r in records if r["phase"] == name], wall)
               for name, wall in (("one_replica", one_wall), ("two_replicas", two_wall),
                                  ("failover", fail_wall), ("after_restart", after_restart))}
@@ -248,12 +272,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         if phases["one_replica"]["throughput_turns_per_s"] else None,
         "kill": {"replica": 2, "signal": "SIGKILL", "restart_s": events.get("restart_s"),
                  "failed_turns_during_failover": phases["failover"]["failed_turns"],
-                 "conversations_started_before_kill": len(before),
+                 "conversations_open_at_kill": len(before),
                  "of_them_continued_after_kill": len(continued),
                  "turns_after_restart_ok": restarted_served},
-        "photos_read_by_other_replica": len(run.photo_reads),
-        "photos_cross_replica_attempted": sum(1 for r in records if r["kind"] == "photo_followup"
-                                              and r["phase"] != "one_replica"),
+        "upload_max_files_per_address": uploads,
+        "photos_read_by_other_replica": photos_read,
+        "photos_sent_to_the_other_replica": run.cross_attempts,
         "failed_examples": [{k: r[k] for k in ("phase", "sender", "turn", "status", "error")}
                             for r in records if not 200 <= r["status"] < 300][:10],
     }

@@ -44,10 +44,14 @@ lock_store:
 # credentials.yml of every replica: REST and the web chat, the replica's own upload folder.
 CREDENTIALS = """components.channels.rest.MediaRestInput:
   media_folder: {media_folder}
+  upload_max_files: {upload_max_files}
 components.channels.webchat.WebChatInput:
   session_persistence: true
   media_folder: {media_folder}
 """
+# The REST channel's per-uploader default (docs/channels.md); a bench whose simulated customers
+# all come from 127.0.0.1 raises it.
+DEFAULT_UPLOAD_MAX_FILES = 30
 
 S3_ACCESS_KEY = "shop-media"
 # Redis databases: 1 the lock store (endpoints), 2 socket.io's messages.
@@ -79,13 +83,15 @@ class Stack:
     replicas' own URLs (tests use them to pick a replica), ``stop()`` ends everything."""
 
     def __init__(self, model: Path, folder: Path, replicas: int = 2, actions: int = 1,
-                 token: Optional[str] = None) -> None:
+                 token: Optional[str] = None,
+                 upload_max_files: int = DEFAULT_UPLOAD_MAX_FILES) -> None:
         self.model = Path(model)
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.replica_count = replicas
         self.action_count = actions
         self.token = token or secrets.token_hex(16)
+        self.upload_max_files = upload_max_files
         self.name = f"cluster-{uuid.uuid4().hex[:8]}"
         self._exit = contextlib.ExitStack()
         self._pg_folder: Optional[str] = None
@@ -129,7 +135,8 @@ class Stack:
             action_url=self.action_balancer.url, tracker_url=self.database_url,
             redis_host=redis_host, redis_port=redis_port, key_prefix=self.name.replace("-", ""),
         ))
-        (folder / "credentials.yml").write_text(CREDENTIALS.format(media_folder=self.media_folder(index)))
+        (folder / "credentials.yml").write_text(CREDENTIALS.format(
+            media_folder=self.media_folder(index), upload_max_files=self.upload_max_files))
         port = self._ports.setdefault(index, servers.free_port())  # a restart keeps its port
         args = [
             sys.executable, "-m", "rasa", "run", "--enable-api", "--interface", HOST,
