@@ -15,6 +15,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -168,6 +169,7 @@ class Stack:
     # -- whole stack ---------------------------------------------------------------------------
     def start(self) -> "Stack":
         self._session_secret = secrets.token_hex(16)
+        self._exit.callback(shutil.rmtree, ROOT / "var" / "media" / "uploads" / self.name, True)
         self.database_url, self._pg_folder = start_postgres()
         self._exit.callback(stop_postgres, self._pg_folder)
         self.redis = self._exit.enter_context(services.redis_server(self.folder))
