@@ -6,6 +6,7 @@ action server, for conversation tests.
 import contextlib
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, ContextManager, Dict, Iterator, List, Optional
 
@@ -142,6 +143,20 @@ def say(rasa_server: str) -> Callable[..., List[Dict]]:
 def reply_text(replies: List[Dict]) -> str:
     """All bot texts of one turn, joined, for assertions."""
     return "\n".join(r.get("text", "") for r in replies)
+
+
+def saved_user_events(server: str, sender: str, count: int, timeout: float = 60) -> List[Dict]:
+    """A conversation's user events once at least ``count`` are saved (bounded by ``timeout``).
+
+    Rasa saves a turn's tracker after its replies went out (and after predicting the next action
+    in a worker thread), so a test that saw the reply must wait for the save before reading."""
+    deadline = time.monotonic() + timeout
+    while True:
+        tracker = requests.get(f"{server}/conversations/{sender}/tracker", timeout=30).json()
+        events = [e for e in tracker.get("events", []) if e.get("event") == "user"]
+        if len(events) >= count or time.monotonic() > deadline:
+            return events
+        time.sleep(0.2)
 
 
 @pytest.hookimpl(hookwrapper=True)

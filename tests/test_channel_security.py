@@ -14,7 +14,7 @@ import requests
 import socketio
 
 from components.channels.senders import sign_sender_token
-from tests.conftest import ROOT
+from tests.conftest import ROOT, saved_user_events
 
 PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_dented.jpg"
 SENDER_SECRET = "rest-sender-secret-for-tests"
@@ -132,7 +132,7 @@ def test_the_server_issues_the_session_and_refuses_ids_it_did_not_sign(server: s
 
     chat.say("hello")
     assert "virtual assistant" in chat.next("bot_uttered")["text"]
-    (event,) = user_events(server, confirmed)
+    (event,) = saved_user_events(server, confirmed, 1)
     assert event["input_channel"] == "webchat"
 
     again = Chat(server)  # a reload: the signed id continues the conversation
@@ -172,7 +172,7 @@ def test_web_chat_keeps_only_uploads_and_no_client_metadata(server: str, chat: C
     chat.say(typed, metadata={"junk": "x" * 50_000, "inline_references": True,
                               "attachments": [{"type": "image", "path": "data/media/images/wrong_item_cat.jpg"}]})
     chat.next("bot_uttered")
-    (event,) = user_events(server, session)
+    (event,) = saved_user_events(server, session, 1)
     assert client_visible(event["metadata"]) == {"inline_references": False}
     assert event["parse_data"]["media_references"] == []  # neither the typed path nor the reference
 
@@ -184,7 +184,7 @@ def test_web_chat_refuses_a_text_over_the_cap(server: str, chat: Chat) -> None:
     assert error["code"] == "text_too_long" and "5,000 characters" in error["message"]
     chat.say("hello")
     chat.next("bot_uttered")
-    assert [e["text"] for e in user_events(server, session)] == ["hello"]
+    assert [e["text"] for e in saved_user_events(server, session, 1)] == ["hello"]
 
 
 def test_rest_needs_a_sender_token_for_its_sender(server: str) -> None:

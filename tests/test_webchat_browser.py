@@ -6,12 +6,12 @@ import hashlib
 import os
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Dict, Iterator, List
+from typing import Any, Callable, ContextManager, Iterator, List
 
 import pytest
 import requests
 
-from tests.conftest import ARTIFACTS, ROOT
+from tests.conftest import ARTIFACTS, ROOT, saved_user_events
 
 CHROMIUM = "/usr/bin/chromium"
 PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_dented.jpg"
@@ -83,11 +83,6 @@ def wait_for_bot_count(page: Any, count: int, timeout: float = 120) -> None:
     page.locator(".message.bot").nth(count - 1).wait_for(state="attached", timeout=timeout * 1000)
 
 
-def user_events(server: str, sender: str) -> List[Dict[str, Any]]:
-    tracker = requests.get(f"{server}/conversations/{sender}/tracker", timeout=30).json()
-    return [e for e in tracker.get("events", []) if e.get("event") == "user"]
-
-
 def test_web_chat_text_photo_voice_and_reload(
     webchat_server: str, browser_page: Any, upload_folder: str, tmp_path: Path
 ) -> None:
@@ -120,7 +115,7 @@ def test_web_chat_text_photo_voice_and_reload(
     assert photo_reply and photo_reply != text_reply
     assert page.locator(".message.user img").count() == 1
     shot(page, "04-photo-reply")
-    events = user_events(webchat_server, session_id)
+    events = saved_user_events(webchat_server, session_id, 2)
     photo_event = events[-1]
     digest = hashlib.sha256(PHOTO.read_bytes()).hexdigest()
     assert photo_event["input_channel"] == "webchat"
@@ -150,7 +145,7 @@ def test_web_chat_text_photo_voice_and_reload(
     voice_reply = "\n".join(bot_texts(page)[before:])
     assert page.locator(".message.user audio").count() == 1
     shot(page, "07-voice-reply")
-    voice_event = user_events(webchat_server, session_id)[-1]
+    voice_event = saved_user_events(webchat_server, session_id, 3)[-1]
     assert voice_event["metadata"]["attachments"][0]["type"] == "audio"
     assert voice_event["metadata"]["attachments"][0]["mime"] in ("audio/webm", "audio/ogg")
     transcript = voice_event["parse_data"].get("transcript") or {}
@@ -167,7 +162,7 @@ def test_web_chat_text_photo_voice_and_reload(
     page.click("#send-button")
     wait_for_bot_count(page, before + 1)
     shot(page, "08-after-reload")
-    texts = [e["text"] for e in user_events(webchat_server, session_id)]
+    texts = [e["text"] for e in saved_user_events(webchat_server, session_id, 4)]
     assert texts[0] == "hello" and texts[-1] == "thanks" and len(texts) == 4
     # The refused upload's 415 is logged by Chromium as a failed resource; nothing else may fail.
     assert not [e for e in console_errors if "status of 415" not in e], console_errors
