@@ -5,7 +5,7 @@ in. Responses of the domain (``utter_*``) pick their language through the ``lang
 conditional variations instead; this module covers what actions compose themselves.
 """
 
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable
 
 from rasa_sdk import Tracker
 

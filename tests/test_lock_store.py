@@ -10,7 +10,6 @@ wait has a deadline.
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Dict, List
 
 import pytest
