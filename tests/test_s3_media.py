@@ -131,3 +131,21 @@ def test_a_store_that_cannot_reach_the_bucket_refuses_uploads_with_503(
     assert http_status_for(refused.value) == 503
     assert "try again" in refused.value.message and "127.0.0.1" not in refused.value.message
     assert not any(Path(store.folder).glob("*.jpg")) if Path(store.folder).exists() else True
+
+
+def test_the_workspace_of_another_replica_shows_the_upload(
+    s3_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hand-off evidence (path + sha256 the pipeline recorded on replica A) is readable by an
+    agent whose workspace request lands on replica B."""
+    from components.workspace.media import read_media
+
+    replica_a, replica_b = replica_store(tmp_path, "a"), replica_store(tmp_path, "b")
+    photo = photo_bytes("chelsea")
+    reference = replica_a.save(photo, "image", "image/jpeg", "cat.jpg")
+    evidence = {"path": reference["path"], "sha256": hashlib.sha256(photo).hexdigest()}
+    assert read_media(evidence, [replica_b.folder]) == (photo, "image/jpeg")
+    assert read_media({**evidence, "sha256": "0" * 64}, [replica_b.folder]) is None
+    os.unlink(os.path.join(replica_b.folder, os.path.basename(reference["path"])))
+    monkeypatch.delenv("MEDIA_S3_BUCKET")
+    assert read_media(evidence, [replica_b.folder]) is None  # no bucket: only local uploads
