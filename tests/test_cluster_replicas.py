@@ -176,3 +176,61 @@ def test_two_replicas_hammering_one_conversation_keep_every_turn_once_and_whole(
         assert actions and actions[-1] == "action_listen", (events[start]["text"], actions)
     stamps = [(e.get("event"), e.get("timestamp"), e.get("name"), e.get("text")) for e in events]
     assert len(stamps) == len(set(stamps)), "an event was stored twice"
+
+
+CHROMIUM = "/usr/bin/chromium"
+PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_dented.jpg"
+SHOTS = ROOT / "test-artifacts" / "cluster"
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium")
+def test_web_chat_in_chromium_uploads_through_one_replica_and_is_answered_by_the_other(stack: Stack) -> None:
+    """A customer in Chromium behind HAProxy: the page and its socket are pinned to replica 2 (the
+    sticky cookie HAProxy would have set), the photo's upload request goes to replica 1; replica 2
+    handles the message, reads the photo through the bucket, and the reply reaches the browser."""
+    from urllib.parse import urlparse
+
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    replica_1 = stack.replicas[0]
+    uploads_to: List[str] = []
+
+    def upload_through_replica_1(route: Any) -> None:
+        target = replica_1 + urlparse(route.request.url).path
+        uploads_to.append(target)
+        route.continue_(url=target)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        try:
+            context = browser.new_context(viewport={"width": 900, "height": 800})
+            context.add_cookies([{"name": "SRV", "value": "rasa2", "url": stack.url}])
+            page = context.new_page()
+            page.set_default_timeout(120_000)
+            page.route("**/webhooks/webchat/upload*", upload_through_replica_1)
+            page.goto(f"{stack.url}/webhooks/webchat/")
+            page.wait_for_selector("body[data-session-id]:not([data-session-id=''])", state="attached")
+            session_id = page.evaluate("document.body.getAttribute('data-session-id')")
+            page.set_input_files("#file-input", str(PHOTO))
+            page.wait_for_selector("#pending li[data-state='ready']")
+            page.click("#send-button")
+            page.locator(".message.bot").first.wait_for(state="attached", timeout=180_000)
+            page.screenshot(path=str(SHOTS / "photo-answered-by-the-other-replica.png"), full_page=True)
+            assert page.locator(".message.user img").count() == 1
+        finally:
+            browser.close()
+
+    assert uploads_to and all(u.startswith(replica_1) for u in uploads_to)
+    digest = hashlib.sha256(PHOTO.read_bytes()).hexdigest()
+    # The upload was stored by replica 1 (its own folder and the bucket) ...
+    assert (ROOT / stack.media_folder(1) / f"{digest}.jpg").is_file()
+    # ... and the message was handled by replica 2, which fetched the photo into its folder and
+    # gave it to the pipeline.
+    (event,) = saved_user_events(stack, session_id, 1)
+    (attachment,) = event["metadata"]["attachments"]
+    assert attachment["path"] == os.path.join(stack.media_folder(2), f"{digest}.jpg")
+    assert [r["sha256"] for r in event["parse_data"]["media_references"]] == [digest]
