@@ -2,7 +2,8 @@
 store, the atomic Redis lock store, shared media in a real S3 server, socket.io emits through
 Redis, HAProxy in front. One stack per module (each replica loads every model).
 
-- a photo uploaded through one replica is read by the other (REST and web chat);
+- a photo uploaded through one replica is read by the other (REST, web chat, and Chromium through
+  HAProxy);
 - a reply produced on one replica reaches a web chat socket held by the other;
 - both replicas hammering one conversation: every message once, turns never interleaved.
 """
