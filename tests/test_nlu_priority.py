@@ -62,14 +62,17 @@ def test_media_worker_and_its_library_threads_run_at_low_priority() -> None:
     assert result["threads"].count(10) >= 2, result["threads"]
 
 
-def test_media_nice_is_configurable_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_media_nice_and_worker_counts_are_configurable_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     from components.channels import nlu_offload
 
     monkeypatch.setenv("MM_NLU_MEDIA_NICE", "7")
     nice = nlu_offload._media_nice()
     with concurrent.futures.ThreadPoolExecutor(1, initializer=nlu_offload._lower_media_thread_priority, initargs=(nice,)) as pool:
         assert pool.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result() == 7
-    for bad, message in [("fast", "got 'fast'"), ("25", "got 25"), ("-5", "got -5")]:
+    for bad, message in [("fast", "got 'fast'"), ("25", "got '25'"), ("-5", "got '-5'")]:
         monkeypatch.setenv("MM_NLU_MEDIA_NICE", bad)
         with pytest.raises(ValueError, match=f"MM_NLU_MEDIA_NICE must be a nice value from 0 to 19, {message}"):
             nlu_offload._media_nice()
+    monkeypatch.setenv("MM_NLU_TEXT_WORKERS", "0")
+    with pytest.raises(ValueError, match="MM_NLU_TEXT_WORKERS must be a number of threads from 1 to 256, got '0'"):
+        nlu_offload._workers("MM_NLU_TEXT_WORKERS", 2)

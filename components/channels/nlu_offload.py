@@ -83,30 +83,27 @@ _EXTENSIONS = "|".join(sorted(re.escape(ext.lstrip(".")) for ext in EXTENSION_KI
 _MAYBE_MEDIA = re.compile(rf"data:|https?://|\.(?:{_EXTENSIONS})\b", re.IGNORECASE)
 
 
-def _workers(env: str, default: int) -> int:
+def _env_int(env: str, default: int, low: int, high: int, meaning: str) -> int:
+    """A whole number from ``env`` in ``low..high`` (``default`` when unset); a clear error naming
+    the variable otherwise, so a typo stops the server at start instead of changing its behaviour."""
     raw = os.environ.get(env, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{env} must be a whole number of threads, got {raw!r}.") from None
-    if value < 1:
-        raise ValueError(f"{env} must be 1 or more, got {value}.")
+        value = None
+    if value is None or not low <= value <= high:
+        raise ValueError(f"{env} must be {meaning}, got {raw!r}.")
     return value
+
+
+def _workers(env: str, default: int) -> int:
+    return _env_int(env, default, 1, 256, "a number of threads from 1 to 256")
 
 
 def _media_nice() -> int:
-    raw = os.environ.get(MEDIA_NICE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MEDIA_NICE
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{MEDIA_NICE_ENV} must be a nice value from 0 to 19, got {raw!r}.") from None
-    if not 0 <= value <= 19:
-        raise ValueError(f"{MEDIA_NICE_ENV} must be a nice value from 0 to 19, got {value}.")
-    return value
+    return _env_int(MEDIA_NICE_ENV, DEFAULT_MEDIA_NICE, 0, 19, "a nice value from 0 to 19")
 
 
 def _lower_media_thread_priority(nice: int) -> None:
