@@ -21,7 +21,7 @@ import requests
 from components.channels.media_store import MediaStore
 from components.channels.slack import SlackMediaInput
 from components.media.policy import MediaPolicy
-from tests.conftest import ROOT, serve_rasa
+from tests.conftest import ROOT, saved_user_events, serve_rasa
 from tests.fake_slack import FakeSlack, message_event, signed_headers
 
 BOT_TOKEN = "xoxb-0000-test-token"
@@ -132,7 +132,7 @@ def test_slack_conversations_are_in_their_own_namespace(slack_server: str, fake_
     user, channel = new_user(), new_channel()
     assert send_event(slack_server, message_event("hello", channel=channel, user=user)).status_code == 200
     fake_slack.wait_for_posts_to(channel)
-    (event,) = user_events(slack_server, user)  # the conversation slack-<user id>
+    (event,) = saved_user_events(slack_server, f"slack-{user}", 1)  # the conversation slack-<user id>
     assert event["text"] == "hello"
     bare = requests.get(f"{slack_server}/conversations/{user}/tracker", timeout=30).json()
     assert [e for e in bare.get("events", []) if e.get("event") == "user"] == []
