@@ -145,14 +145,16 @@ def reply_text(replies: List[Dict]) -> str:
     return "\n".join(r.get("text", "") for r in replies)
 
 
-def saved_user_events(server: str, sender: str, count: int, timeout: float = 60) -> List[Dict]:
+def saved_user_events(server: str, sender: str, count: int, timeout: float = 60,
+                      token: Optional[str] = None) -> List[Dict]:
     """A conversation's user events once at least ``count`` are saved (bounded by ``timeout``).
 
     Rasa saves a turn's tracker after its replies went out (and after predicting the next action
     in a worker thread), so a test that saw the reply must wait for the save before reading."""
     deadline = time.monotonic() + timeout
     while True:
-        tracker = requests.get(f"{server}/conversations/{sender}/tracker", timeout=30).json()
+        params = {"token": token} if token else None
+        tracker = requests.get(f"{server}/conversations/{sender}/tracker", params=params, timeout=30).json()
         events = [e for e in tracker.get("events", []) if e.get("event") == "user"]
         if len(events) >= count or time.monotonic() > deadline:
             return events

@@ -26,6 +26,7 @@ from bench.servers import ROOT
 from deploy import services
 from deploy.stack import Stack
 from image_utils import photo_bytes
+from tests.conftest import saved_user_events as conftest_saved_user_events
 
 HAMMER_MESSAGES = 12
 
@@ -52,15 +53,9 @@ def user_events(stack: Stack, sender: str, replica: int = 0) -> List[Dict[str, A
     return [e for e in tracker_events(stack, sender, replica) if e.get("event") == "user"]
 
 
-def saved_user_events(stack: Stack, sender: str, count: int, timeout: float = 120) -> List[Dict[str, Any]]:
-    """The user events once ``count`` are saved (Rasa saves the tracker after the turn's replies
-    went out, so a reply can arrive first); bounded by ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        events = user_events(stack, sender)
-        if len(events) >= count or time.monotonic() > deadline:
-            return events
-        time.sleep(0.5)
+def saved_user_events(stack: Stack, sender: str, count: int) -> List[Dict[str, Any]]:
+    """The conversation's user events once ``count`` are saved (read through replica 1)."""
+    return conftest_saved_user_events(stack.replicas[0], sender, count, timeout=120, token=stack.token)
 
 
 def test_a_photo_uploaded_through_one_replica_is_read_by_the_other(stack: Stack) -> None:

@@ -32,8 +32,9 @@ waits for CPU even though it has its own pool: measured on 2 cores, 50 mixed con
 text p95 6.2 s against 0.19 s alone. So the media worker threads run at a lower scheduling priority
 (``MM_NLU_MEDIA_NICE``, default 10, Linux's per-thread nice value: the scheduler then gives a
 text thread about nine times a media thread's share of a contended core; at 19 it is about 70
-times, which also starves media behind any other busy process on the machine, as measured here
-while a training ran next to the server: media latency tripled). The libraries' own worker
+times, which also starves media behind any other busy process on the machine: measured once at
+19 while a training ran next to the server, photo p50 was 93 s against 23 s on a quiet machine;
+that run was not an A/B against 10, whose share follows from the scheduler's weights). The libraries' own worker
 threads are created by the thread that first uses them - the transcriber, the OCR engine and the
 image and speech encoders load lazily inside the media worker, and OpenMP gives each calling
 thread its own team - so they inherit it. Media then takes every core while no text is waiting,
