@@ -3,15 +3,24 @@
 Systems (``bench/configs/``): ``stock_diet`` (Rasa's word + char counts and DIET), ``fusion`` (our
 frozen sentence featurizer + counts + fusion classifier) and ``fusion_finetuned`` (the same with
 the classifier fine-tuning its own encoder copy end to end). All are trained with
-``rasa train nlu`` on the dataset's official train split and parsed message by message through
-Rasa's own processor, in the same run, on the same machine. Latency is reported for the whole
-parse and for the featurizer + classifier nodes alone.
+``rasa train nlu`` and parsed message by message through Rasa's own processor, in the same run,
+on the same machine. Latency is reported for the whole parse and for the featurizer + classifier
+nodes alone.
+
+Model selection follows the rule in ``bench/selection.py`` (written before any test example is
+read): each system's declared candidates are trained on the training examples and compared on the
+validation split (official where the dataset has one; carved from train for Banking77), the
+chosen candidate's model is parsed on test once, and the report records which split chose what.
+Test examples are loaded only after every system's selection is finished. Fusion systems are then
+parsed again, the same model, with ``MM_TEXT_ENCODER_BACKEND=torch`` (the unaccelerated sentence
+encoder), to report the accuracy and latency of the default backend against it.
 
     python bench/intent.py --dataset banking77 --data-dir ../shared/data --json bench/reports/banking77.json
 """
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import sys
@@ -30,7 +39,8 @@ from rasa.engine.graph import GraphNodeHook  # noqa: E402
 from rasa.nlu.classifiers.classifier import IntentClassifier  # noqa: E402
 from rasa.nlu.featurizers.featurizer import Featurizer  # noqa: E402
 
-from bench.datasets import OOS, banking77, clinc150, sample, smp2017  # noqa: E402
+from bench import selection as rule  # noqa: E402
+from bench.datasets import OOS, Development, development, load_test  # noqa: E402
 from components.evaluation.runner import (  # noqa: E402
     Example,
     ModelParser,
@@ -52,28 +62,14 @@ SYSTEMS = {
 DEFAULT_SYSTEMS = {"smp2017": "stock_zh,fusion_zh"}
 
 
+BACKEND_VARIABLE = "MM_TEXT_ENCODER_BACKEND"
+UNACCELERATED = "torch"
+
+
 def macro_f1(truth: Sequence[str], predicted: Sequence[str]) -> float:
     from sklearn.metrics import f1_score
 
     return float(f1_score(truth, predicted, average="macro", zero_division=0))
-
-
-def choose_threshold(parsed: List[Parsed], truth: List[str]) -> float:
-    """Confidence threshold that maximises the mean of in-scope accuracy and OOS recall."""
-    best_t, best_score = 0.0, -1.0
-    for t in np.linspace(0.0, 0.99, 100):
-        in_scope, oos = _scores(parsed, truth, float(t))
-        score = (in_scope + oos) / 2
-        if score > best_score:
-            best_t, best_score = float(t), score
-    return best_t
-
-
-def _scores(parsed: List[Parsed], truth: List[str], threshold: float):
-    predictions = [OOS if (p.intent == OOS or p.confidence < threshold) else p.intent for p in parsed]
-    in_scope = [p == t for p, t in zip(predictions, truth) if t != OOS]
-    oos = [p == OOS for p, t in zip(predictions, truth) if t == OOS]
-    return float(np.mean(in_scope)) if in_scope else 0.0, float(np.mean(oos)) if oos else 0.0
 
 
 class NodeTimer(GraphNodeHook):
@@ -104,26 +100,69 @@ class NodeTimer(GraphNodeHook):
         return parsed, stage
 
 
-def run_system(name: str, config: Path, train_yaml: Path, splits: Dict[str, List[Example]], work: Path, diet_epochs: int) -> Dict:
+def parse_model(model: Path, examples: List[Example]) -> Tuple[List[Parsed], List[float]]:
+    """Loads ``model`` (reading the encoder backend variable as it is now) and parses ``examples``."""
+    parser = ModelParser(model)
+    try:
+        return NodeTimer(parser.agent).parse_all(parser, examples)
+    finally:
+        parser.close()
+
+
+def candidate_config(name: str, config: Path, candidate: rule.Candidate, diet_epochs: int) -> Tuple[Dict, int]:
+    """The system's pipeline with the candidate's classifier overrides applied; DIET epochs set."""
     cfg = yaml.safe_load(config.read_text())
     epochs = None
     for component in cfg["pipeline"]:
         if component["name"] == "DIETClassifier":
             component["epochs"] = epochs = diet_epochs
-    config_path = work / f"{name}.yml"
-    config_path.write_text(yaml.safe_dump(cfg))
-    print(f"[{name}] training on {sum(1 for _ in splits['train'])} examples ...", flush=True)
-    started = time.perf_counter()
-    model = train_nlu_model(config_path, train_yaml, work / "models", name)
-    train_seconds = time.perf_counter() - started
-    parser = ModelParser(model)
-    result: Dict = {"config": cfg["pipeline"], "train_seconds": round(train_seconds, 1)}
+        if component["name"].endswith("MultimodalFusionClassifier"):
+            component.update(candidate.overrides)
+        elif candidate.overrides and component["name"] == "DIETClassifier":
+            component.update(candidate.overrides)
+    return cfg, epochs
+
+
+def select_system(name: str, dev: Development, train_yaml: Path, work: Path, diet_epochs: int) -> Tuple[rule.Selection, Dict]:
+    """Trains each declared candidate, scores it on validation and applies the rule."""
+    validation = dev.validation_examples
+    truth = [e.intent for e in validation]
+    scored, models, configs, val_parses = [], {}, {}, {}
+    grid = rule.candidates(name)
+    for candidate in grid:
+        label = name if len(grid) == 1 else f"{name}__{candidate.name}"
+        cfg, epochs = candidate_config(name, SYSTEMS[name], candidate, diet_epochs)
+        config_path = work / f"{label}.yml"
+        config_path.write_text(yaml.safe_dump(cfg))
+        print(f"[{label}] training on {len(dev.train)} examples ...", flush=True)
+        started = time.perf_counter()
+        models[candidate.name] = train_nlu_model(config_path, train_yaml, work / "models", label)
+        seconds = time.perf_counter() - started
+        parsed, _ = parse_model(models[candidate.name], validation)
+        correct = sum(p.intent == t for p, t in zip(parsed, truth))
+        scored.append(rule.Scored(candidate, int(correct), len(truth), seconds))
+        configs[candidate.name], val_parses[candidate.name] = (cfg, epochs), parsed
+        print(f"[{label}] trained in {seconds:.0f} s; validation accuracy {correct / len(truth):.4f}", flush=True)
+    chosen = rule.choose(scored).candidate.name
+    threshold = None
+    if OOS in truth:  # CLINC150: the out-of-scope threshold, from the chosen model's validation parses
+        chosen_parses = val_parses[chosen]
+        threshold = rule.choose_threshold([p.confidence for p in chosen_parses],
+                                          [p.intent or "" for p in chosen_parses], truth, OOS)
+    selection = rule.select(name, scored, dev.validation_source, [i for i, _ in dev.validation], models, threshold)
+    cfg, epochs = configs[chosen]
+    result: Dict = {"config": cfg["pipeline"], "train_seconds": round(selection.chosen.train_seconds, 1),
+                    "validation_accuracy": round(selection.chosen.accuracy, 4)}
     if epochs is not None:
         result["diet_epochs"] = epochs
-    test = splits["test"]
-    print(f"[{name}] trained in {train_seconds:.0f} s; parsing {len(test)} test messages ...", flush=True)
-    timer = NodeTimer(parser.agent)
-    parsed, stage_seconds = timer.parse_all(parser, test)
+    return selection, result
+
+
+def test_system(selection: rule.Selection, test: List[Example], result: Dict) -> Dict:
+    """Parses the test split once with the chosen model; fusion systems once more on torch."""
+    name = selection.system
+    print(f"[{name}] parsing {len(test)} test messages with the chosen model ({selection.chosen.candidate.name}) ...", flush=True)
+    parsed, stage_seconds = parse_model(selection.model, test)
     truth = [e.intent for e in test]
     predicted = [p.intent or "" for p in parsed]
     result["accuracy"] = round(float(np.mean([p == t for p, t in zip(predicted, truth)])), 4)
@@ -132,27 +171,48 @@ def run_system(name: str, config: Path, train_yaml: Path, splits: Dict[str, List
     result["predict_latency"] = latency_ms([p.seconds for p in parsed])
     # ... and the featurizers + classifier alone (what the issue's latency target names).
     result["featurizer_classifier_latency"] = latency_ms(stage_seconds)
-    if "dev" in splits:
-        dev = splits["dev"]
-        dev_parsed, _ = timer.parse_all(parser, dev)
-        result["dev_accuracy"] = round(float(np.mean([p.intent == e.intent for p, e in zip(dev_parsed, dev)])), 4)
-    if "val" in splits:
-        val = splits["val"]
-        val_parsed, _ = timer.parse_all(parser, val)
-        threshold = choose_threshold(val_parsed, [e.intent for e in val])
-        in_scope, oos = _scores(parsed, truth, threshold)
-        raw_in, raw_oos = _scores(parsed, truth, 0.0)
-        result.update(
-            {
-                "threshold": round(threshold, 2),
-                "in_scope_accuracy": round(in_scope, 4),
-                "oos_recall": round(oos, 4),
-                "in_scope_accuracy_no_threshold": round(raw_in, 4),
-                "oos_recall_no_threshold": round(raw_oos, 4),
-            }
-        )
-    parser.close()
+    result["text_encoder_backend"] = os.environ.get(BACKEND_VARIABLE, "unset (component default)")
+    if selection.threshold is not None:
+        confidences = [p.confidence for p in parsed]
+        in_scope, oos = rule.threshold_scores(confidences, predicted, truth, selection.threshold, OOS)
+        raw_in, raw_oos = rule.threshold_scores(confidences, predicted, truth, 0.0, OOS)
+        result.update({"threshold": round(selection.threshold, 2), "in_scope_accuracy": round(in_scope, 4),
+                       "oos_recall": round(oos, 4), "in_scope_accuracy_no_threshold": round(raw_in, 4),
+                       "oos_recall_no_threshold": round(raw_oos, 4)})
+    if name.startswith("fusion"):
+        result.update(compare_unaccelerated(selection.model, test, truth, result))
+    result["selection"] = selection.record()
     return result
+
+
+def compare_unaccelerated(model: Path, test: List[Example], truth: List[str], result: Dict) -> Dict:
+    """The same trained model parsed with the unaccelerated (torch) sentence encoder."""
+    previous = os.environ.get(BACKEND_VARIABLE)
+    os.environ[BACKEND_VARIABLE] = UNACCELERATED  # read at model load
+    try:
+        print(f"  ... and again with {BACKEND_VARIABLE}={UNACCELERATED}", flush=True)
+        parsed, stage_seconds = parse_model(model, test)
+    finally:
+        if previous is None:
+            os.environ.pop(BACKEND_VARIABLE, None)
+        else:
+            os.environ[BACKEND_VARIABLE] = previous
+    accuracy = float(np.mean([p.intent == t for p, t in zip(parsed, truth)]))
+    torch_latency = latency_ms(stage_seconds)
+    p50 = result["featurizer_classifier_latency"]["p50_ms"]
+    return {
+        "accuracy_torch": round(accuracy, 4),
+        "featurizer_classifier_latency_torch": torch_latency,
+        "accuracy_minus_torch_points": round((result["accuracy"] - accuracy) * 100, 2),
+        "latency_ratio_to_torch_p50": round(p50 / torch_latency["p50_ms"], 3) if torch_latency["p50_ms"] else None,
+    }
+
+
+def write_report(path: Path, report: Dict, selections: Dict[str, rule.Selection]) -> None:
+    """Writes the report only when every result is backed by a validation selection."""
+    rule.require_reportable(report, selections)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
 
 
 def main(argv: List[str] = None) -> int:
@@ -162,47 +222,42 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--json", type=Path, required=True, help="where to write the JSON report")
     parser.add_argument("--systems", default=None, help="comma-separated (default: stock_diet,fusion,fusion_finetuned; smp2017: stock_zh,fusion_zh): " + ",".join(SYSTEMS))
     parser.add_argument("--diet-epochs", type=int, default=12, help="DIET epochs (stock DIET needs ~2 min/epoch on Banking77 here)")
-    parser.add_argument("--fraction", type=float, default=1.0, help="stratified fraction of train/test to use (quick runs)")
-    parser.add_argument("--keep-models", type=Path, help="copy the trained models here (e.g. for bench/speech.py --model)")
+    parser.add_argument("--fraction", type=float, default=1.0, help="stratified fraction of train/validation/test to use (quick runs; the report is then marked not comparable)")
+    parser.add_argument("--keep-models", type=Path, help="copy the chosen models here (e.g. for bench/speech.py --model)")
     args = parser.parse_args(argv)
     quiet_logs()
 
-    args.systems = args.systems or DEFAULT_SYSTEMS.get(args.dataset, "stock_diet,fusion,fusion_finetuned")
-    if args.dataset == "smp2017":
-        # The dev split is reported next to test; every setting was fixed before looking at test.
-        raw = smp2017(args.data_dir)
-        splits = {"train": sample(raw["train"], args.fraction), "dev": raw["dev"],
-                  "test": sample(raw["test"], args.fraction)}
-    elif args.dataset == "banking77":
-        raw = banking77(args.data_dir)
-        splits = {"train": sample(raw["train"], args.fraction), "test": sample(raw["test"], args.fraction)}
-    else:
-        raw = clinc150(args.data_dir)
-        splits = {
-            "train": sample(raw["train"], args.fraction) + raw["oos_train"],
-            "val": sample(raw["val"], args.fraction) + raw["oos_val"],
-            "test": sample(raw["test"], args.fraction) + raw["oos_test"],
-        }
-
+    systems = (args.systems or DEFAULT_SYSTEMS.get(args.dataset, "stock_diet,fusion,fusion_finetuned")).split(",")
+    unknown = [s for s in systems if s not in SYSTEMS]
+    if unknown:
+        parser.error(f"unknown systems {unknown}; known: {', '.join(SYSTEMS)}")
+    dev = development(args.dataset, args.data_dir, args.fraction)
     report: Dict = {
         "dataset": args.dataset,
         "fraction": args.fraction,
-        "train_examples": len(splits["train"]),
-        "test_examples": len(splits["test"]),
-        "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+        **rule.comparability(args.fraction),
+        "train_examples": len(dev.train),
+        "validation": dev.validation_source,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "systems": {},
     }
+    selections: Dict[str, rule.Selection] = {}
+    results: Dict[str, Dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-intent-") as tmp:
         work = Path(tmp)
-        train_yaml = write_nlu_yaml(splits["train"], work / "train.yml")
-        for name in args.systems.split(","):
-            report["systems"][name] = run_system(name, SYSTEMS[name], train_yaml, splits, work, args.diet_epochs)
+        train_yaml = write_nlu_yaml(dev.train_examples, work / "train.yml")
+        for name in systems:  # selection: validation only
+            selections[name], results[name] = select_system(name, dev, train_yaml, work, args.diet_epochs)
+        test = load_test(args.dataset, args.data_dir, selections.values(), args.fraction)
+        report["test_examples"] = len(test)
+        report["validation_test_disjointness"] = rule.check_disjoint(dev.validation, test)
+        test_examples = [e for _, e in test]
+        for name in systems:  # test: once, with each system's chosen model
+            report["systems"][name] = test_system(selections[name], test_examples, results[name])
             if args.keep_models:
                 args.keep_models.mkdir(parents=True, exist_ok=True)
-                for model in (work / "models").glob(f"{name}*.tar.gz"):
-                    shutil.copy2(model, args.keep_models / f"{args.dataset}-{model.name}")
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(report, indent=2))
+                shutil.copy2(selections[name].model, args.keep_models / f"{args.dataset}-{name}.tar.gz")
+            write_report(args.json, report, selections)
 
     print_table(report)
     return 0
@@ -213,7 +268,8 @@ def print_table(report: Dict) -> None:
     head = f"{'system':<17} {'accuracy':>9} {'macro-F1':>9} {'train s':>8} {'p50 ms':>7} {'p95 ms':>7} {'f+c p50':>7}"
     if clinc:
         head += f" {'in-scope':>9} {'OOS rec':>8} {'thresh':>6}"
-    print(f"\n{report['dataset']} (train {report['train_examples']}, test {report['test_examples']})")
+    print(f"\n{report['dataset']} (train {report['train_examples']}, validation {report['validation']['examples']}, "
+          f"test {report['test_examples']}){'' if report['comparable'] else ' NOT COMPARABLE: ' + report['why_not']}")
     print("p50/p95: whole Rasa parse; f+c p50: featurizers + classifier nodes only")
     print(head)
     for name, r in report["systems"].items():
@@ -224,8 +280,10 @@ def print_table(report: Dict) -> None:
         )
         if clinc:
             line += f" {r['in_scope_accuracy']*100:>8.2f}% {r['oos_recall']*100:>7.2f}% {r['threshold']:>6.2f}"
-        if "dev_accuracy" in r:
-            line += f"  dev {r['dev_accuracy']*100:.2f}%"
+        line += f"  val {r['validation_accuracy']*100:.2f}% ({r['selection']['chosen']})"
+        if "accuracy_torch" in r:
+            line += (f"  torch {r['accuracy_torch']*100:.2f}% f+c p50 "
+                     f"{r['featurizer_classifier_latency_torch']['p50_ms']:.1f} ms")
         if "diet_epochs" in r:
             line += f"  (DIET {r['diet_epochs']} epochs)"
         print(line)

@@ -1,0 +1,118 @@
+"""bench/intent.py's model selection refuses what would make a reported number dishonest: test
+data before selection, a configuration not chosen on validation, validation examples that are
+also test examples, and a subsampled run passed off as comparable (fast: no training)."""
+
+from pathlib import Path
+
+import pytest
+
+from bench import selection as rule
+from bench.datasets import (
+    CARVED_VALIDATION_FRACTION,
+    carve_validation,
+    development,
+    load_test,
+)
+from components.evaluation.runner import Example
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_data = pytest.mark.skipif(not (DATA / "banking77" / "train.csv").exists(), reason="no ../shared/data")
+
+
+def scored(name: str, correct: int, cost: int = 0, total: int = 10) -> rule.Scored:
+    return rule.Scored(rule.Candidate(name, {"fusion": name}, cost), correct, total)
+
+
+def finished(system: str = "fusion", chosen_on: str = rule.VALIDATION) -> rule.Selection:
+    selection = rule.select(system, [scored("concat", 8, 3)], {"split": "official dev", "examples": 10},
+                            ["dev:0", "dev:1"], {"concat": Path("model.tar.gz")})
+    return rule.Selection(selection.system, selection.chosen, selection.scored, chosen_on,
+                          selection.validation_source, selection.validation_ids, selection.model)
+
+
+def test_the_most_correct_candidate_wins_and_ties_go_to_the_cheaper_then_the_first() -> None:
+    assert rule.choose([scored("a", 7, 2), scored("b", 9, 5)]).candidate.name == "b"
+    assert rule.choose([scored("a", 9, 5), scored("b", 9, 2)]).candidate.name == "b"
+    assert rule.choose([scored("a", 9, 3), scored("b", 9, 3)]).candidate.name == "a"
+    with pytest.raises(ValueError):
+        rule.choose([])
+
+
+def test_the_chosen_model_is_the_one_trained_for_the_winning_candidate() -> None:
+    models = {"concat": Path("c.tar.gz"), "attention": Path("a.tar.gz")}
+    selection = rule.select("fusion_finetuned", [scored("concat", 5, 3), scored("attention", 6, 3)],
+                            {"split": "x", "examples": 10}, ["val:1"], models)
+    assert selection.model == Path("a.tar.gz")
+    record = selection.record()
+    assert record["chosen"] == "attention" and record["chosen_on"] == "validation"
+    assert record["selected_on_validation"] == {"fusion": "attention"}
+    assert [c["validation_correct"] for c in record["candidates"]] == [5, 6]
+
+
+def test_the_test_split_is_refused_without_finished_validation_selections() -> None:
+    with pytest.raises(ValueError, match="after model selection"):
+        load_test("smp2017", DATA, [])
+    with pytest.raises(ValueError, match="not on validation"):
+        load_test("smp2017", DATA, [finished(chosen_on="test")])
+    with pytest.raises(ValueError, match="not a Selection"):
+        load_test("smp2017", DATA, [{"chosen_on": "validation"}])
+
+
+def test_a_report_of_a_configuration_tuned_on_test_is_refused() -> None:
+    result = {"accuracy": 0.9, "selection": {"chosen_on": "validation"}}
+    report = {"comparable": True, "systems": {"fusion": result}}
+    rule.require_reportable(report, {"fusion": finished()})
+    with pytest.raises(ValueError, match="not on validation"):
+        rule.require_reportable(report, {"fusion": finished(chosen_on="test")})
+    with pytest.raises(ValueError, match="no validation selection"):
+        rule.require_reportable(report, {})
+    with pytest.raises(ValueError, match="does not carry"):
+        rule.require_reportable({"comparable": True, "systems": {"fusion": {"accuracy": 0.9}}},
+                                {"fusion": finished()})
+    with pytest.raises(ValueError, match="comparable"):
+        rule.require_reportable({"systems": {"fusion": result}}, {"fusion": finished()})
+
+
+def test_validation_and_test_sharing_an_example_is_refused_and_repeated_texts_are_recorded() -> None:
+    a, b = Example("block my card", "card"), Example("where is my refund", "refund")
+    record = rule.check_disjoint([("train:0", a), ("train:1", b)], [("test:0", Example("block my card", "card"))])
+    assert record["disjoint_ids"] and record["same_text_in_validation_and_test"] == 1
+    assert record["validation_ids_sha256"] != record["test_ids_sha256"]
+    with pytest.raises(ValueError, match="both validation and test"):
+        rule.check_disjoint([("test:0", a)], [("test:0", a), ("test:1", b)])
+
+
+def test_a_subsampled_run_is_marked_not_comparable() -> None:
+    assert rule.comparability(1.0) == {"comparable": True}
+    marked = rule.comparability(0.1)
+    assert marked["comparable"] is False and "0.1" in marked["why_not"]
+
+
+def test_the_carved_validation_split_is_stratified_fixed_and_apart_from_training() -> None:
+    train = [Example(f"{intent} message {i}", intent) for intent in ("a", "b") for i in range(30)]
+    train.append(Example("lonely", "c"))
+    rest, validation = carve_validation(train)
+    assert carve_validation(train) == (rest, validation)
+    assert sorted(e.intent for e in validation) == ["a"] * 3 + ["b"] * 3  # 10 % per intent; "c" kept to train
+    assert not {e.text for e in rest} & {e.text for e in validation}
+    assert len(rest) + len(validation) == len(train)
+
+
+def test_the_oos_threshold_maximises_in_scope_accuracy_and_oos_recall_together() -> None:
+    confidences = [0.9, 0.8, 0.3, 0.2]
+    predicted = ["card", "refund", "card", "refund"]
+    truth = ["card", "refund", "oos", "oos"]
+    threshold = rule.choose_threshold(confidences, predicted, truth, "oos")
+    assert 0.3 < threshold <= 0.8
+    assert rule.threshold_scores(confidences, predicted, truth, threshold, "oos") == (1.0, 1.0)
+
+
+@needs_data
+def test_banking77_development_holds_no_test_example_and_records_its_seed() -> None:
+    dev = development("banking77", DATA)
+    assert dev.validation_source["seed"] is not None
+    assert len(dev.validation) == pytest.approx(CARVED_VALIDATION_FRACTION * (len(dev.train) + len(dev.validation)), rel=0.05)
+    assert all(i.startswith("train:") for i, _ in dev.train + dev.validation)
+    assert not {i for i, _ in dev.train} & {i for i, _ in dev.validation}
+    test = load_test("banking77", DATA, [finished()])
+    assert len(test) == 3080 and rule.check_disjoint(dev.validation, test)["disjoint_ids"]
