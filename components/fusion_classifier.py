@@ -294,6 +294,8 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
         model = self._build(specs, len(intents))
         report = train_model(model, features, y_intent, y_sentiment, TrainingSettings.from_config(self._config), tuning)
         logger.info("MultimodalFusionClassifier trained: %s", report.as_dict())
+        if self._encoder is not None:
+            self._encoder.prepare_inference()  # final weights: predictions may run on ONNX Runtime
         self._model = model
         self._meta = {
             "format_version": FORMAT_VERSION,

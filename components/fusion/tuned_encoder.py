@@ -2,17 +2,20 @@
 
 The shared encoder in ``components.text.encoder`` is frozen and used by every component in the
 process; fine-tuning must never change it, so the classifier loads a private copy, tunes it with
-the fusion network (pretrain, then fine-tune) and saves it with the model as safetensors.
+the fusion network (pretrain, then fine-tune) and saves it with the model as safetensors. Training runs on torch; once the weights are final (after
+training, after load) ``prepare_inference`` exports them to ONNX Runtime where
+``components.text.onnx_encoder`` allows it, and ``encode`` uses that until training resumes.
 """
 
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from components.text.encoder import open_sentence_transformer
+from components.text.onnx_encoder import OnnxSentenceModel, accelerate, l2_normalize
 
 ENCODER_DIR = "encoder"
 
@@ -24,6 +27,33 @@ class TunedTextEncoder(nn.Module):
         super().__init__()
         self.model, self.dimension = open_sentence_transformer(path)
         self.max_length = int(max_length)
+        self._onnx: Optional[OnnxSentenceModel] = None
+
+    @property
+    def backend(self) -> str:
+        """What ``encode`` runs on: "onnx" (ONNX Runtime, frozen weights) or "torch"."""
+        return "onnx" if self._onnx is not None else "torch"
+
+    def prepare_inference(self) -> None:
+        """Freezes the current weights into an ONNX Runtime session (per the backend setting)."""
+        self.eval()
+        self._onnx = accelerate(self.model, "fine-tuned copy")
+
+    def train(self, mode: bool = True) -> "TunedTextEncoder":
+        """Training changes the weights, so the ONNX Runtime copy of them is dropped."""
+        if mode:
+            self._onnx = None
+        return super().train(mode)
+
+    def load_state_dict(self, *args, **kwargs):
+        """New weights: the ONNX Runtime copy of the old ones is dropped."""
+        self._onnx = None
+        return super().load_state_dict(*args, **kwargs)
+
+    def _tokenize(self, texts: Sequence[str], tensors: str):
+        return self.model.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors=tensors
+        )
 
     @property
     def width(self) -> int:
@@ -35,13 +65,7 @@ class TunedTextEncoder(nn.Module):
         index = [i for i, text in enumerate(texts) if text and text.strip()]
         if not index:
             return out
-        batch = self.model.tokenizer(
-            [texts[i] for i in index],
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="pt",
-        )
+        batch = self._tokenize([texts[i] for i in index], "pt")
         vectors = nn.functional.normalize(self.model.forward(dict(batch))["sentence_embedding"], dim=-1)
         rows = torch.tensor(index)
         flags = torch.ones(len(index), 1)
@@ -49,10 +73,17 @@ class TunedTextEncoder(nn.Module):
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Inference in batches, sorted by length so little time goes into padding."""
-        was_training = self.training
-        self.eval()
         order = np.argsort([len(t or "") for t in texts], kind="stable")
         result = np.zeros((len(texts), self.width), dtype=np.float32)
+        if self._onnx is not None:
+            for start in range(0, len(order), batch_size):
+                rows = [i for i in order[start : start + batch_size] if texts[i] and texts[i].strip()]
+                if rows:
+                    result[rows, : self.dimension] = self._encode_onnx([texts[i] for i in rows])
+                    result[rows, self.dimension] = 1.0
+            return result
+        was_training = self.training
+        self.eval()
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
@@ -60,13 +91,22 @@ class TunedTextEncoder(nn.Module):
         self.train(was_training)
         return result
 
+    def _encode_onnx(self, texts: List[str]) -> np.ndarray:
+        """``forward``'s sentence vectors on ONNX Runtime (same tokenization, pooling, normalising)."""
+        batch = self._tokenize(texts, "np")
+        tokens = self._onnx.token_embeddings(batch["input_ids"], batch["attention_mask"])
+        return l2_normalize(self._onnx.sentence_embeddings(tokens, batch["attention_mask"]))
+
     def save(self, directory: Path) -> None:
         """Writes a sentence-transformers folder (safetensors weights, tokenizer, config)."""
         self.model.save(str(directory / ENCODER_DIR), safe_serialization=True)
 
     @classmethod
     def load(cls, directory: Path, max_length: int) -> "TunedTextEncoder":
-        return cls(directory / ENCODER_DIR, max_length)
+        """The saved copy, ready for inference (on ONNX Runtime where allowed)."""
+        encoder = cls(directory / ENCODER_DIR, max_length)
+        encoder.prepare_inference()
+        return encoder
 
 
 def length_bucketed_batches(

