@@ -203,7 +203,7 @@ def compare_unaccelerated(model: Path, test: List[Example], truth: List[str], re
     return {
         "accuracy_torch": round(accuracy, 4),
         "featurizer_classifier_latency_torch": torch_latency,
-        "accuracy_minus_torch_points": round((result["accuracy"] - accuracy) * 100, 2),
+        "accuracy_minus_torch_points": round((result["accuracy"] - accuracy) * 100, 2) + 0.0,
         "latency_ratio_to_torch_p50": round(p50 / torch_latency["p50_ms"], 3) if torch_latency["p50_ms"] else None,
     }
 
@@ -238,7 +238,9 @@ def main(argv: List[str] = None) -> int:
         **rule.comparability(args.fraction),
         "train_examples": len(dev.train),
         "validation": dev.validation_source,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        # Latency is shared-machine latency: the load average says how shared.
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
         "systems": {},
     }
     selections: Dict[str, rule.Selection] = {}
@@ -250,6 +252,7 @@ def main(argv: List[str] = None) -> int:
             selections[name], results[name] = select_system(name, dev, train_yaml, work, args.diet_epochs)
         test = load_test(args.dataset, args.data_dir, selections.values(), args.fraction)
         report["test_examples"] = len(test)
+        report["machine"]["load_average_after_selection"] = [round(x, 2) for x in os.getloadavg()]
         report["validation_test_disjointness"] = rule.check_disjoint(dev.validation, test)
         test_examples = [e for _, e in test]
         for name in systems:  # test: once, with each system's chosen model

@@ -141,7 +141,8 @@ class Selection:
                 for s in self.scored
             ],
             "chosen": self.chosen.candidate.name,
-            "selected_on_validation": dict(self.chosen.candidate.overrides) if len(self.scored) > 1 else {},
+            "selected_on_validation": {k: v for k, v in self.chosen.candidate.overrides.items()
+                                       if len({repr(s.candidate.overrides.get(k)) for s in self.scored}) > 1},
             "fixed_a_priori": FIXED_A_PRIORI.get(self.system, "bench/configs as written; no grid"),
         }
         if self.threshold is not None:
