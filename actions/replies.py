@@ -10,9 +10,8 @@ from typing import Any, Dict, Iterable
 from rasa_sdk import Tracker
 
 from components.constants import IMAGE_TEXT
-from components.text.language import ENGLISH, SUPPORTED_LANGUAGES, detect_language
+from components.text.language import ENGLISH, LANGUAGE_SLOT, SUPPORTED_LANGUAGES, detect_language
 
-LANGUAGE_SLOT = "language"
 
 TEXTS: Dict[str, Dict[str, str]] = {
     "not_verified": {

@@ -19,6 +19,13 @@ SLACK_FILE_URLS = "slack_file_urls"
 # inline "data" blob is never one of them.
 REFERENCE_KEYS = ("type", "path", "url", "name", "mime", "sha256", "source")
 
+# Message metadata key: the language the customer speaks ("zh" / "en"), as far as the channel
+# knows it: the conversation's language slot, else the client's page language. Only a hint: the
+# SpeechTranscriber uses it to pick among its configured models (`language_models`), so a voice
+# message is heard by the model for its language. Channels keep it only when it names a supported
+# language (components.text.language.supported_language).
+LANGUAGE_HINT = "language"
+
 # Internal Message key (not in the parse output): resolved media, a list of ``components.media.attachment.Attachment``.
 MEDIA = "media"
 

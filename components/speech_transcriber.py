@@ -31,6 +31,7 @@ import logging
 import re
 import threading
 import time
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -51,13 +52,14 @@ from components.audio.whisper_packages import (
     PACKAGED_MODELS, check_whisper_base_packages, whisper_base_model_path,
 )
 from components.audio.wer import word_errors
-from components.constants import ATTACHMENT_ERRORS, DECODED_AUDIO, TRANSCRIPT
+from components.constants import ATTACHMENT_ERRORS, DECODED_AUDIO, LANGUAGE_HINT, TRANSCRIPT
 from components.fingerprint import hash_paths
 from components.media import errors
 from components.media.attachment import attachments_of_kind
 from components.media.mime import AUDIO
+from components.message_metadata import message_metadata
 from components.text.chinese_numbers import normalise_chinese_digits
-from components.text.language import has_han
+from components.text.language import detect_language, has_han, primary_language
 from components.text.simplified import to_simplified
 from components.text.words import count_words, words
 
@@ -106,6 +108,47 @@ def combine_transcripts(transcripts: List[Transcript]) -> Transcript:
     )
 
 
+def whisper_folder(spec: str) -> Path:
+    """A CTranslate2 Whisper folder from a packaged model name or a local folder path."""
+    if spec == "base":
+        return whisper_base_model_path()
+    if spec == "tiny.en":
+        return default_whisper_model_path()
+    return Path(spec).expanduser()
+
+
+def validate_language_models(models: Any, backend: str) -> None:
+    """`language_models`: a mapping of language codes to packaged names or Whisper folders."""
+    if not models:
+        return
+    if backend != "faster_whisper":
+        raise InvalidConfigException("SpeechTranscriber: language_models works with the faster_whisper backend only.")
+    if not isinstance(models, dict):
+        raise InvalidConfigException(
+            f"SpeechTranscriber: language_models must map language codes to models, e.g. {{zh: base}}, got {models!r}."
+        )
+    for language, spec in models.items():
+        if not isinstance(language, str) or primary_language(language) != language:
+            raise InvalidConfigException(
+                f"SpeechTranscriber: language_models key {language!r} is not a lower-case language code such as 'zh'."
+            )
+        if not isinstance(spec, str) or not spec:
+            raise InvalidConfigException(
+                f"SpeechTranscriber: language_models[{language!r}] must be a packaged model name "
+                f"({', '.join(PACKAGED_MODELS)}) or a local CTranslate2 Whisper folder, got {spec!r}."
+            )
+        try:
+            if spec == "base":
+                check_whisper_base_packages()
+            elif spec not in PACKAGED_MODELS and not (Path(spec).expanduser() / "model.bin").is_file():
+                raise InvalidConfigException(
+                    f"SpeechTranscriber: language_models[{language!r}] '{spec}' is neither a packaged model "
+                    f"({', '.join(PACKAGED_MODELS)}) nor a CTranslate2 Whisper folder (no model.bin)."
+                )
+        except RuntimeError as e:
+            raise InvalidConfigException(f"SpeechTranscriber: language_models[{language!r}]: {e}") from e
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
 class SpeechTranscriber(GraphComponent):
     """Transcribes audio attachments (faster-whisper or a local speechbrain model) into the message text."""
@@ -141,6 +184,12 @@ class SpeechTranscriber(GraphComponent):
             "hparams_file": "hyperparams.yaml",
             # Spoken language; None = detect (multilingual Whisper), "en" for English-only models.
             "language": None,
+            # faster_whisper: a recogniser per spoken language, used when the message's language
+            # is known (the channels' `language` metadata hint: the conversation's language slot,
+            # else the page language; for training examples, the written text's language):
+            # language code -> packaged model name ("base") or a local CTranslate2 folder, e.g.
+            # {zh: base}. Anything else, and messages of unknown language, go to the model above.
+            "language_models": {},
             # CPU threads for ASR (CTranslate2 threads; torch threads for speechbrain).
             "cpu_threads": 2,
             # How a transcript combines with typed text: "append", "replace" or "keep".
@@ -168,6 +217,7 @@ class SpeechTranscriber(GraphComponent):
         self._config = config
         self._name = name
         self._backend: Optional[ASRBackend] = None
+        self._language_backends: Dict[str, ASRBackend] = {}
         self._backend_lock = threading.Lock()
         self._cache = TranscriptCache(config.get("cache_dir"))
         self._limits = AudioLimits.from_config(config)
@@ -191,16 +241,15 @@ class SpeechTranscriber(GraphComponent):
         if config["backend"] == "speechbrain":
             return hash_paths([config.get("source")])
         try:
-            folder = config.get("model_path") or default_whisper_model_path()
-        except RuntimeError:
+            folders = [whisper_folder(config.get("model_path") or config.get("packaged_model", "tiny.en"))]
+            folders += [whisper_folder(spec) for _, spec in sorted((config.get("language_models") or {}).items())]
+        except (RuntimeError, OSError, TypeError, AttributeError):
             return None  # validate_config reports the missing model with its message
-        return hash_paths([str(folder)])
+        return hash_paths([str(folder) for folder in folders])
 
     @staticmethod
     def validate_config(config: Dict[Text, Any]) -> None:
         """Clear errors for settings that can never work."""
-        from pathlib import Path
-
         if config.get("backend") not in BACKENDS:
             raise InvalidConfigException(
                 f"SpeechTranscriber: backend '{config.get('backend')}' is not one of {', '.join(BACKENDS)}."
@@ -243,6 +292,7 @@ class SpeechTranscriber(GraphComponent):
                 check_model_folder(config.get("source"), config.get("hparams_file", "hyperparams.yaml"))
             except SpeechBrainModelError as e:
                 raise InvalidConfigException(f"SpeechTranscriber: backend 'speechbrain' needs `source`: {e}") from e
+        validate_language_models(config.get("language_models") or {}, config["backend"])
         join = config.get("join_spoken_digits", 4)
         if not isinstance(join, int) or isinstance(join, bool) or join < 0:
             raise InvalidConfigException(
@@ -283,9 +333,30 @@ class SpeechTranscriber(GraphComponent):
                         )
         return self._backend
 
-    def transcribe(self, audio: DecodedAudio, use_cache: bool) -> Transcript:
-        """Transcript of decoded audio, from the cache when allowed and present."""
-        backend = self.backend
+    def backend_for(self, language: Optional[str]) -> ASRBackend:
+        """The recogniser configured for ``language`` in `language_models`, else the main one."""
+        spec = (self._config.get("language_models") or {}).get(language) if language else None
+        if spec is None:
+            return self.backend
+        if language not in self._language_backends:
+            with self._backend_lock:
+                if language not in self._language_backends:
+                    c = self._config
+                    self._language_backends[language] = get_backend(
+                        "faster_whisper",
+                        model_path=str(whisper_folder(spec)),
+                        compute_type=c.get("compute_type", "int8"),
+                        cpu_threads=int(c.get("cpu_threads", 2)),
+                        beam_size=int(c.get("beam_size", 1)),
+                        language=language,
+                        initial_prompt=None,  # the prompt is written for the main model's language
+                    )
+        return self._language_backends[language]
+
+    def transcribe(self, audio: DecodedAudio, use_cache: bool, language: Optional[str] = None) -> Transcript:
+        """Transcript of decoded audio (by the recogniser for ``language``), from the cache when
+        allowed and present."""
+        backend = self.backend_for(language)
         if use_cache:
             cached = self._cache.get(audio.sha256, backend.backend_id)
             if cached is not None:
@@ -301,7 +372,9 @@ class SpeechTranscriber(GraphComponent):
 
     # ---- messages --------------------------------------------------------------------------
 
-    def _transcribe_message(self, message: Message, use_cache: bool) -> Optional[Transcript]:
+    def _transcribe_message(
+        self, message: Message, use_cache: bool, language: Optional[str] = None
+    ) -> Optional[Transcript]:
         """Decodes and transcribes the message's audio; errors go to ``attachment_errors``."""
         if not attachments_of_kind(message, AUDIO):
             return None
@@ -310,7 +383,7 @@ class SpeechTranscriber(GraphComponent):
         transcripts: List[Transcript] = []
         for audio in decoded:
             try:
-                transcript = self.transcribe(audio, use_cache)
+                transcript = self.transcribe(audio, use_cache, language)
             except Exception:  # a broken model must not end the conversation
                 logger.exception(f"Speech recognition failed for '{audio.source}'")
                 errors.record_error(message, errors.make_error(errors.TRANSCRIPTION_FAILED, audio.source, AUDIO))
@@ -349,8 +422,9 @@ class SpeechTranscriber(GraphComponent):
         """Inference: transcript into the text and the parse output; never raises."""
         use_cache = bool(self._config["cache_inference"])
         for message in messages:
+            language = primary_language(message_metadata(message).get(LANGUAGE_HINT))
             try:
-                transcript = self._transcribe_message(message, use_cache)
+                transcript = self._transcribe_message(message, use_cache, language)
             except Exception:  # pragma: no cover - last line of defence for the conversation
                 logger.exception("SpeechTranscriber failed on a message; continuing without a transcript")
                 continue
@@ -370,8 +444,9 @@ class SpeechTranscriber(GraphComponent):
         for example in training_data.training_examples:
             if not attachments_of_kind(example, AUDIO):
                 continue
+            language = detect_language(example.get(TEXT))  # the written text is what is said
             try:
-                transcript = self._transcribe_message(example, use_cache)
+                transcript = self._transcribe_message(example, use_cache, language)
             except Exception:  # pragma: no cover
                 logger.exception("Could not transcribe a training example's audio")
                 continue

@@ -70,3 +70,46 @@ def test_mandarin_speech_is_transcribed_in_simplified_characters(
     assert transcript.language == "zh", transcript
     assert all(word in text for word in expected), text
     assert "訂" not in text and "裡" not in text and "轉" not in text, text
+
+
+@pytest.fixture(scope="module")
+def bilingual_transcriber(mandarin_transcriber: SpeechTranscriber) -> SpeechTranscriber:
+    """The reference assistant's setting: tiny.en for English, Whisper base for Mandarin."""
+    config = {**SpeechTranscriber.get_default_config(), "language_models": {"zh": "base"},
+              "cache_inference": False}
+    SpeechTranscriber.validate_config(config)
+    return SpeechTranscriber(config, "asr")
+
+
+def _voice_message(clip: str, metadata: dict) -> "Message":
+    from rasa.shared.nlu.training_data.message import Message
+
+    from components.constants import MEDIA
+    from components.media.attachment import Attachment
+
+    data = (VOICE / clip).read_bytes()
+    message = Message(data={"text": "", "metadata": metadata})
+    message.set(MEDIA, [Attachment.from_bytes("audio", data, "audio/ogg", clip)])
+    return message
+
+
+def test_the_conversation_language_chooses_the_recogniser(bilingual_transcriber: SpeechTranscriber) -> None:
+    heard = {}
+    for hint in ("zh", None):
+        message = _voice_message("zh_where_is_my_order_12345.ogg", {"language": hint} if hint else {})
+        bilingual_transcriber.process([message])
+        heard[hint] = message.get("transcript")
+    assert heard["zh"]["language"] == "zh" and "12345" in heard["zh"]["text"], heard
+    assert "订单" in heard["zh"]["text"], heard
+    # Without a hint the main (English) model hears it: no Chinese characters come out.
+    assert heard[None]["language"] == "en" and "订单" not in heard[None]["text"], heard
+
+
+def test_language_models_are_checked_at_train_time() -> None:
+    from rasa.shared.exceptions import InvalidConfigException
+
+    for bad, word in (({"zh": "large-v3"}, "neither"), ({"ZH-cn": "base"}, "language code"),
+                      (["base"], "must map"), ({"zh": 3}, "packaged model name")):
+        config = {**SpeechTranscriber.get_default_config(), "language_models": bad}
+        with pytest.raises(InvalidConfigException, match=word):
+            SpeechTranscriber.validate_config(config)

@@ -10,8 +10,8 @@ make the NLU read an arbitrarily long text (DIET's cost grows with the square of
   ``text_too_long``, the limit named;
 - ``split_data_uris``: ``data:`` URIs typed in the text are taken out, for the channel to store
   them in the media store and attach the reference;
-- ``clean_client_metadata``: only ``attachments`` survives, each entry reduced to ENTRY_KEYS with
-  string values of at most MAX_REFERENCE_CHARS (inline ``data`` excepted: the channel stores it),
+- ``clean_client_metadata``: only ``attachments`` (and a supported ``language`` hint) survives,
+  each attachment entry reduced to ENTRY_KEYS with string values of at most MAX_REFERENCE_CHARS (inline ``data`` excepted: the channel stores it),
   at most ``max_attachments + 1`` entries (one more than the resolver takes, so it can still say
   "too many"). What the channel itself sets is added after cleaning.
 """
@@ -22,7 +22,8 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from components.channels import refusals
 from components.channels.uploads import UploadError
-from components.constants import ATTACHMENTS
+from components.channels.language_hint import client_language
+from components.constants import ATTACHMENTS, LANGUAGE_HINT
 from components.media.inline import find_inline_references
 from components.media.policy import MediaPolicy
 
@@ -98,15 +99,22 @@ def _clean_entry(entry: Any) -> Union[None, str, Dict[str, str]]:
 
 
 def clean_client_metadata(metadata: Any, max_attachments: int) -> Dict[str, Any]:
-    """Client metadata reduced to allow-listed attachment entries; raises UploadError (400)."""
+    """Client metadata reduced to allow-listed attachment entries and a supported language hint
+    (``LANGUAGE_HINT``, e.g. the page language); raises UploadError (400)."""
     if not isinstance(metadata, dict):
         return {}
-    dropped = [key for key in metadata if key != ATTACHMENTS]
+    dropped = [key for key in metadata if key not in (ATTACHMENTS, LANGUAGE_HINT)]
     if dropped:
         logger.debug("Dropped client metadata keys: %.200s", ", ".join(map(str, dropped)))
+    cleaned: Dict[str, Any] = {}
+    language = client_language(metadata)
+    if language:
+        cleaned[LANGUAGE_HINT] = language
     raw = metadata.get(ATTACHMENTS)
     if raw is None:
-        return {}
+        return cleaned
     entries = raw if isinstance(raw, list) else [raw]
     kept = [e for e in (_clean_entry(entry) for entry in entries[: max_attachments + 1]) if e is not None]
-    return {ATTACHMENTS: kept} if kept else {}
+    if kept:
+        cleaned[ATTACHMENTS] = kept
+    return cleaned

@@ -68,6 +68,7 @@ from rasa.core.processor import MessageProcessor
 from rasa.exceptions import ActionLimitReached
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from components.channels.language_hint import add_conversation_language
 from components.constants import ATTACHMENTS
 from components.media.mime import EXTENSION_KINDS
 
@@ -161,7 +162,9 @@ async def _parse_message_off_loop(
     """``MessageProcessor.parse_message`` with the graph run in a worker thread.
 
     The steps before and after the graph call are Rasa 3.6.21's own (retrieval intent, unseen
-    features check), called through the same private methods."""
+    features check), called through the same private methods. The conversation's language
+    goes into the message first (``language_hint``), for the speech recogniser's model choice."""
+    add_conversation_language(message, tracker)
     if self.http_interpreter or _pools is None:
         return await _rasa_parse_message(self, message, tracker, only_output_properties)
     if tracker is None:

@@ -274,7 +274,8 @@ class MediaRestInput(RestInput):
         def charge(size: int) -> None:
             self.quota.charge(key, size)
 
-        metadata = await self.store_inline_data({ATTACHMENTS: entries}, charge) if entries else {}
+        stored = await self.store_inline_data({ATTACHMENTS: entries}, charge) if entries else {}
+        metadata = {**{k: v for k, v in metadata.items() if k != ATTACHMENTS}, **stored}
         references = await store_files(self.media_store, parsed.files, parsed.declared_kind, charge)
         if references:
             metadata[ATTACHMENTS] = list(metadata.get(ATTACHMENTS) or []) + references

@@ -48,11 +48,12 @@ from sanic.response import HTTPResponse
 
 from components.channels import action_results, nlu_offload, refusals, socket_manager
 from components.channels.inbound import TextLimit, split_data_uris
+from components.channels.language_hint import client_language
 from components.channels.media_store import MediaStore
 from components.channels.quotas import UploadQuota
 from components.channels.senders import SessionSigner
 from components.channels.uploads import UploadError, install_retention, read_multipart, store_files
-from components.constants import ATTACHMENTS, INLINE_REFERENCES
+from components.constants import ATTACHMENTS, INLINE_REFERENCES, LANGUAGE_HINT
 from components.media.datauri import decode_data_uri
 from components.media.errors import AttachmentError
 
@@ -163,8 +164,12 @@ class WebChatInput(SocketIOInput):
 
     def clean_metadata(self, metadata: Any) -> Dict[str, Any]:
         """The metadata this channel passes on: attachments reduced to references into the media
-        store, nothing else from the client, and ``inline_references: false``."""
+        store, the page language when it is a supported one, nothing else from the client, and
+        ``inline_references: false``."""
         cleaned: Dict[str, Any] = {INLINE_REFERENCES: False}
+        language = client_language(metadata)
+        if language:
+            cleaned[LANGUAGE_HINT] = language
         raw = metadata.get(ATTACHMENTS) if isinstance(metadata, dict) else None
         if raw is None:
             return cleaned

@@ -321,10 +321,11 @@
       return false;
     }
     var payload = { message: text, session_id: sessionId };
+    // The page language is a hint for the server (which recogniser hears a voice message when the
+    // conversation has no language yet); the conversation's own language wins on the server.
+    payload[config.metadataKey] = { language: language };
     if (references.length) {
-      payload[config.metadataKey] = {
-        attachments: references.map(function (p) { return p.reference; }),
-      };
+      payload[config.metadataKey].attachments = references.map(function (p) { return p.reference; });
     }
     socket.emit(config.userEvent, payload);
     var entry = { from: "user" };
