@@ -95,20 +95,30 @@ def voice_vs_text(rows: Dict[str, List]) -> Optional[Dict]:
         "accuracy_voice_only": accuracy(truth, [rows["voice_only"][i] for i in index]),
         "accuracy_text_only": accuracy(truth, [rows["ablation"][i] for i in index]),
         "transcripts": [
-            {"text": rows["text"][i], "heard": rows["voice_transcript"][i], "intent": rows["intent"][i],
+            {"text": rows["text"][i], "heard": rows["voice_transcript"][i], "language": rows["voice_language"][i],
+             "intent": rows["intent"][i],
              "voice_only": rows["voice_only"][i], "text_only": rows["ablation"][i]}
             for i in index
         ],
     }
 
 
-def build_report(rows: Dict[str, List], out: Path, meta: Dict) -> Dict:
-    """Writes ``report.json`` and ``confusion_matrix.png`` to ``out`` from evaluation rows."""
+def screenshots_read(rows: Dict[str, List]) -> List[Dict]:
+    """What the model read in each example's picture (OCR text and the order number it found)."""
+    return [
+        {"image": rows["image_source"][i], "text": rows["text"][i], "intent": rows["intent"][i],
+         "image_text": rows["image_text"][i],
+         "order_number": rows["order_number"][i]}
+        for i, subset in enumerate(rows["subset"]) if "image" in subset and rows["image_text"][i]
+    ]
+
+
+def report_section(rows: Dict[str, List], confusion_path: Path) -> Dict:
+    """Every metric of one test set; writes its confusion-matrix heat map to ``confusion_path``."""
     truth, predicted = rows["intent"], rows["predicted"]
     labelled = [i for i, s in enumerate(rows["sentiment"]) if s]
     media = [i for i, a in enumerate(rows["ablation"]) if rows["subset"][i] != "text_only"]
-    report = {
-        **meta,
+    section = {
         "examples": len(truth),
         "intent": classification_report(truth, predicted),
         "sentiment": classification_report(
@@ -123,12 +133,31 @@ def build_report(rows: Dict[str, List], out: Path, meta: Dict) -> Dict:
             },
         } if media else None,
         "voice_vs_text": voice_vs_text(rows),
+        "screenshots_read": screenshots_read(rows),
         "errors": [
             {"text": rows["text"][i], "intent": truth[i], "predicted": predicted[i]}
             for i in range(len(truth)) if truth[i] != predicted[i]
         ],
     }
+    confusion_png(truth, predicted, confusion_path, f"Intent confusion ({len(truth)} examples)")
+    return section
+
+
+def build_report(rows: Dict[str, List], out: Path, meta: Dict) -> Dict:
+    """Writes ``report.json`` and ``confusion_matrix.png`` to ``out`` from one test set's rows."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    confusion_png(truth, predicted, out / "confusion_matrix.png", f"Intent confusion ({len(truth)} examples)")
+    report = {**meta, **report_section(rows, out / "confusion_matrix.png")}
+    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    return report
+
+
+def build_sets_report(rows_by_set: Dict[str, Dict[str, List]], out: Path, meta: Dict) -> Dict:
+    """Several test sets side by side: ``report.json`` holds one section per set under ``sets``
+    (the same metrics as a single-set report), each with ``confusion_matrix_<set>.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    report = {
+        **meta,
+        "sets": {name: report_section(rows, out / f"confusion_matrix_{name}.png") for name, rows in rows_by_set.items()},
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     return report

@@ -101,5 +101,15 @@ class ModelParser:
         sentiment = result.get("sentiment") or {}
         return Parsed(intent.get("name"), float(intent.get("confidence") or 0.0), sentiment.get("label"), seconds, result)
 
+    def transcriber_settings(self) -> Dict[str, Any]:
+        """The trained pipeline's SpeechTranscriber settings that decide which languages it hears
+        (empty when the pipeline has none)."""
+        schema = getattr(self.agent.processor.model_metadata, "train_schema", None)
+        for node in (schema.nodes.values() if schema else []):
+            if getattr(node.uses, "__name__", "") == "SpeechTranscriber":
+                config = {**node.uses.get_default_config(), **node.config}
+                return {k: config.get(k) for k in ("backend", "packaged_model", "model_path", "language", "language_models")}
+        return {}
+
     def close(self) -> None:
         self._loop.close()
