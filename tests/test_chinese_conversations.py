@@ -18,7 +18,7 @@ import requests
 import sqlalchemy as sa
 
 from actions import db
-from tests.conftest import reply_text
+from tests.conftest import reply_text, saved_user_events
 
 ROOT = Path(__file__).resolve().parents[1]
 DAMAGED_PHOTO = "data/media/images/damaged_parcel_torn.jpg"
@@ -55,6 +55,31 @@ def test_order_status_in_chinese_asks_the_check_in_chinese_and_answers_in_chines
     status = reply_text(say(sender, "alex.morgan@example.com"))
     assert "订单 12345 已由 DHL 发出" in status and "JD014600003828" in status, status
     assert "年" in status and "月" in status  # the date as a Chinese reader writes it
+
+
+def _voice(clip: str, **extra: Any) -> Dict[str, Any]:
+    return {"attachments": [{"type": "audio", "path": f"data/media/heldout/voice/{clip}"}], **extra}
+
+
+def test_order_status_by_a_mandarin_voice_message_in_a_chinese_conversation(
+    say: Say, rasa_server: str,
+) -> None:
+    sender = _sender("voice")
+    assert "智能客服" in reply_text(say(sender, "你好"))
+    # A clip the assistant never trained on; the conversation's language sends it to Whisper base.
+    asked = reply_text(say(sender, "", _voice("zh_where_is_my_order_12345.ogg")))
+    assert "邮箱" in asked, asked
+    heard = saved_user_events(rasa_server, sender, 2)[-1]["parse_data"]
+    assert heard["transcript"]["language"] == "zh" and "12345" in heard["transcript"]["text"], heard["transcript"]
+    assert heard["intent"]["name"] in ("order_status", "delivery_delay"), heard["intent"]
+    status = reply_text(say(sender, "alex.morgan@example.com"))
+    assert "订单 12345 已由 DHL 发出" in status, status
+
+
+def test_a_voice_message_first_is_heard_in_the_page_language_the_client_sends(say: Say) -> None:
+    sender = _sender("voice-first")
+    asked = reply_text(say(sender, "", _voice("zh_talk_to_a_person.ogg", language="zh-CN")))
+    assert "工单" in asked, asked  # the hand-off ticket, announced in Chinese
 
 
 def test_order_number_asked_for_in_chinese_when_missing(say: Say) -> None:

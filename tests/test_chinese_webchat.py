@@ -2,7 +2,9 @@
 set to Chinese gets the page in Chinese and the assistant's answers in Chinese; the switch turns
 the page to English and the choice survives a reload. Screenshots go to test-artifacts/webchat/."""
 
+import contextlib
 import os
+from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator
 
 import pytest
@@ -25,11 +27,11 @@ def webchat_server(channel_server: Callable[[str, str], ContextManager[str]], up
         yield url
 
 
-@pytest.fixture(scope="module")
-def chinese_page(webchat_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+@contextlib.contextmanager
+def _chinese_browser(profile: Path) -> Iterator[Any]:
+    """A headless Chromium set to Chinese (zh-CN) with its own profile (own chat session)."""
     from playwright.sync_api import sync_playwright
 
-    profile = tmp_path_factory.mktemp("chromium-profile-zh")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -45,6 +47,12 @@ def chinese_page(webchat_server: str, tmp_path_factory: pytest.TempPathFactory) 
             yield page
         finally:
             context.close()
+
+
+@pytest.fixture(scope="module")
+def chinese_page(webchat_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with _chinese_browser(tmp_path_factory.mktemp("chromium-profile-zh")) as page:
+        yield page
 
 
 def test_a_chinese_browser_gets_the_page_and_the_answers_in_chinese(chinese_page: Any, webchat_server: str) -> None:
@@ -78,3 +86,21 @@ def test_the_switch_turns_the_page_to_english_and_the_choice_survives_a_reload(
     assert page.locator("#send-button").inner_text() == "Send"
     page.click("#language-switch")
     assert page.locator("#send-button").inner_text() == "发送"
+
+
+def test_a_mandarin_voice_message_as_the_first_message_is_answered_in_chinese(
+    webchat_server: str, tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """No text yet, so no conversation language: the page's language (zh) sends the clip to the
+    Mandarin recogniser, and the order question is answered with the check, in Chinese."""
+    clip = Path(__file__).resolve().parents[1] / "data" / "media" / "heldout" / "voice" / "zh_where_is_my_order_12345.ogg"
+    with _chinese_browser(tmp_path_factory.mktemp("chromium-profile-zh-voice")) as page:
+        page.goto(f"{webchat_server}/webhooks/webchat/")
+        page.locator("#connection", has_text="已连接").wait_for(timeout=60_000)
+        page.set_input_files("#file-input", str(clip))
+        page.wait_for_selector("#pending li[data-state='ready']")
+        page.click("#send-button")
+        page.locator(".message.bot").first.wait_for(state="attached", timeout=180_000)
+        answer = page.locator(".message.bot").first.inner_text()
+        page.screenshot(path=str(SHOTS / "chinese-voice.png"), full_page=True)
+    assert "邮箱" in answer, answer

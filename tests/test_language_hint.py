@@ -3,7 +3,7 @@ kept from a client only when it names a supported language, and the conversation
 (the `language` slot the action server sets) wins over what the page says."""
 
 from rasa.core.channels.channel import UserMessage
-from rasa.shared.core.events import SlotSet
+from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.slots import TextSlot
 from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -20,9 +20,10 @@ def test_only_supported_language_tags_survive_from_a_client() -> None:
     assert supported_language("ZH") == "zh" and supported_language("") is None
 
 
-def _tracker(language: object = None) -> DialogueStateTracker:
-    slot = TextSlot("language", mappings=[{"type": "custom"}])
-    events = [SlotSet("language", language)] if language is not None else []
+def _tracker(language: object = None, said: str = "") -> DialogueStateTracker:
+    slot = TextSlot("language", mappings=[{"type": "custom"}], initial_value="en")
+    events = [UserUttered(said)] if said else []
+    events += [SlotSet("language", language)] if language is not None else []
     return DialogueStateTracker.from_events("c", events, slots=[slot])
 
 
@@ -33,7 +34,12 @@ def test_the_conversation_language_wins_over_the_page_language() -> None:
 
     message = UserMessage("", metadata={"language": "zh", "attachments": []})
     add_conversation_language(message, _tracker())
-    assert message.metadata == {"language": "zh", "attachments": []}  # no slot yet: the page's
+    # Nothing written yet: the slot's initial "en" says nothing about this customer, the page does.
+    assert message.metadata == {"language": "zh", "attachments": []}
+
+    message = UserMessage("", metadata={"language": "zh"})
+    add_conversation_language(message, _tracker(said="where is my parcel"))
+    assert message.metadata["language"] == "en"  # written in English: no slot change, still English
 
     message = UserMessage("")  # no metadata, no slot: no hint at all
     add_conversation_language(message, DialogueStateTracker.from_events("c", []))

@@ -12,10 +12,11 @@ which the channels keep when it names a supported language) goes into the messag
 from typing import Any, Dict, Optional
 
 from rasa.core.channels.channel import UserMessage
+from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from components.constants import LANGUAGE_HINT
-from components.text.language import LANGUAGE_SLOT, supported_language
+from components.text.language import LANGUAGE_SLOT, detect_language, supported_language
 
 
 def client_language(metadata: Any) -> Optional[str]:
@@ -23,11 +24,22 @@ def client_language(metadata: Any) -> Optional[str]:
     return supported_language(metadata.get(LANGUAGE_HINT)) if isinstance(metadata, dict) else None
 
 
+def conversation_language(tracker: Optional[DialogueStateTracker]) -> Optional[str]:
+    """The ``language`` slot once the customer has written something in a language (before that
+    the slot only holds its initial value, which says nothing about this customer)."""
+    if tracker is None or LANGUAGE_SLOT not in tracker.slots:
+        return None
+    spoken = any(
+        (isinstance(event, SlotSet) and event.key == LANGUAGE_SLOT)
+        or (isinstance(event, UserUttered) and detect_language(event.text))
+        for event in tracker.events
+    )
+    return supported_language(tracker.get_slot(LANGUAGE_SLOT)) if spoken else None
+
+
 def add_conversation_language(message: UserMessage, tracker: Optional[DialogueStateTracker]) -> None:
     """Puts the conversation's language (slot first, then the client's hint) into the metadata."""
-    spoken = None
-    if tracker is not None and LANGUAGE_SLOT in tracker.slots:
-        spoken = supported_language(tracker.get_slot(LANGUAGE_SLOT))
+    spoken = conversation_language(tracker)
     metadata: Dict[str, Any] = message.metadata if isinstance(message.metadata, dict) else {}
     spoken = spoken or client_language(metadata)
     if spoken is None:
