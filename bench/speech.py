@@ -261,6 +261,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--beam-size", type=int, default=1)
     parser.add_argument("--model-path", default=None, help="CTranslate2 Whisper folder (default: tiny.en; zh: the packaged Whisper base)")
     parser.add_argument("--model", default=None, help="trained rasa model .tar.gz for intent accuracy")
+    parser.add_argument("--asr-language", default=None,
+                        help="English run: the language Whisper is told (e.g. en for a multilingual model); default: the model's own (tiny.en: en, multilingual: detect)")
     parser.add_argument("--initial-prompt", default=None, help="SpeechTranscriber initial_prompt (domain words)")
     parser.add_argument(
         "--prompt-from-train", action="store_true",
@@ -310,7 +312,7 @@ def load_backend(args: argparse.Namespace) -> Tuple[Any, float]:
         compute_type="int8",
         cpu_threads=args.threads,
         beam_size=args.beam_size,
-        language=None,
+        language=args.asr_language,
         initial_prompt=args.initial_prompt,
     )
     return backend, time.perf_counter() - started
