@@ -44,6 +44,14 @@ class Candidate:
 # (``validation_fraction``), so the number of fine-tuning epochs is already chosen inside
 # training; the grid compares the fusion mode.
 GRIDS: Dict[str, List[Candidate]] = {
+    # SMP2017 is small (2,299 training queries): whether the sparse word/char counts and the
+    # attention layer help or overfit is a validation question, and each candidate trains in ~1 min.
+    "fusion_zh": [
+        Candidate("as_configured", {}, cost=1),
+        Candidate("sentence_only", {"sparse_origins": []}, cost=1),
+        Candidate("concat", {"fusion": "concat"}, cost=1),
+        Candidate("sentence_only_concat", {"sparse_origins": [], "fusion": "concat"}, cost=1),
+    ],
     "fusion_finetuned": [
         Candidate("concat", {"fusion": "concat", "fine_tune_epochs": 3}, cost=3),
         Candidate("attention", {"fusion": "attention", "fine_tune_epochs": 3}, cost=3),
