@@ -27,31 +27,39 @@ def webchat_server(channel_server: Callable[[str, str], ContextManager[str]], up
         yield url
 
 
-@contextlib.contextmanager
-def _chinese_browser(profile: Path) -> Iterator[Any]:
-    """A headless Chromium set to Chinese (zh-CN) with its own profile (own chat session)."""
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Any]:
+    """One Playwright driver for the module (the sync API allows only one at a time)."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as driver:
+        yield driver
+
+
+@contextlib.contextmanager
+def _chinese_browser(playwright: Any, profile: Path) -> Iterator[Any]:
+    """A headless Chromium set to Chinese (zh-CN) with its own profile (own chat session)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile), executable_path=CHROMIUM, headless=True, locale="zh-CN",
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--lang=zh-CN"],
-            viewport={"width": 900, "height": 800},
-        )
-        page = context.pages[0] if context.pages else context.new_page()
-        page.set_default_timeout(120_000)
-        try:
-            yield page
-        finally:
-            context.close()
+    context = playwright.chromium.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, headless=True, locale="zh-CN",
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+              "--lang=zh-CN"],
+        viewport={"width": 900, "height": 800},
+    )
+    page = context.pages[0] if context.pages else context.new_page()
+    page.set_default_timeout(120_000)
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="module")
-def chinese_page(webchat_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with _chinese_browser(tmp_path_factory.mktemp("chromium-profile-zh")) as page:
+def chinese_page(
+    webchat_server: str, playwright: Any, tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Any]:
+    with _chinese_browser(playwright, tmp_path_factory.mktemp("chromium-profile-zh")) as page:
         yield page
 
 
@@ -89,12 +97,12 @@ def test_the_switch_turns_the_page_to_english_and_the_choice_survives_a_reload(
 
 
 def test_a_mandarin_voice_message_as_the_first_message_is_answered_in_chinese(
-    webchat_server: str, tmp_path_factory: pytest.TempPathFactory,
+    webchat_server: str, playwright: Any, tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """No text yet, so no conversation language: the page's language (zh) sends the clip to the
     Mandarin recogniser, and the order question is answered with the check, in Chinese."""
     clip = Path(__file__).resolve().parents[1] / "data" / "media" / "heldout" / "voice" / "zh_where_is_my_order_12345.ogg"
-    with _chinese_browser(tmp_path_factory.mktemp("chromium-profile-zh-voice")) as page:
+    with _chinese_browser(playwright, tmp_path_factory.mktemp("chromium-profile-zh-voice")) as page:
         page.goto(f"{webchat_server}/webhooks/webchat/")
         page.locator("#connection", has_text="已连接").wait_for(timeout=60_000)
         page.set_input_files("#file-input", str(clip))
