@@ -19,7 +19,8 @@ Register it in credentials.yml in place of ``rest:`` (same URL, same JSON API)::
 - ``multipart/form-data`` with fields ``sender``, ``message`` (optional), ``metadata`` (optional
   JSON object) and one or more ``file`` parts: every file is checked and stored, and the message
   carries their references.
-Metadata is reduced to ``attachments`` entries with known keys (``components.channels.inbound``);
+Metadata is reduced to ``attachments`` entries with known keys and a ``language`` hint naming a
+supported language (``components.channels.inbound``, ``components.channels.language_hint``);
 ``input_channel`` is always ``rest`` (a client cannot claim another channel).
 
 Who may speak as a sender (``components.channels.senders``): ids in another channel's namespace

@@ -23,7 +23,8 @@ otherwise). Refusals reach the page as a ``webchat_error`` event ``{"code", "mes
 (``components.channels.refusals``). Rasa's ``jwt_key`` still gates the socket and the uploads.
 
 Clients may only refer to files they uploaded: attachment references in a message are kept only
-when they point into the media store, other metadata keys are dropped, ``data:`` URIs typed in
+when they point into the media store, the page language is kept when it names a supported
+language (``language_hint``), other metadata keys are dropped, ``data:`` URIs typed in
 the text are stored as uploads, and every message is marked ``inline_references: false``
 (``components.constants.INLINE_REFERENCES``) so paths or URLs typed in the text are not read.
 Texts over ``max_text_chars`` and uploads past the session's quota (``upload_max_files`` /
