@@ -2,16 +2,15 @@
 set to Chinese gets the page in Chinese and the assistant's answers in Chinese; the switch turns
 the page to English and the choice survives a reload. Screenshots go to test-artifacts/webchat/."""
 
-import contextlib
 import os
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator
 
 import pytest
 
+from tests.browser import CHROMIUM, persistent_page
 from tests.conftest import ARTIFACTS
 
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = ARTIFACTS / "webchat"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium")
@@ -36,23 +35,10 @@ def playwright() -> Iterator[Any]:
         yield driver
 
 
-@contextlib.contextmanager
-def _chinese_browser(playwright: Any, profile: Path) -> Iterator[Any]:
+def _chinese_browser(playwright: Any, profile: Path) -> ContextManager[Any]:
     """A headless Chromium set to Chinese (zh-CN) with its own profile (own chat session)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    context = playwright.chromium.launch_persistent_context(
-        str(profile), executable_path=CHROMIUM, headless=True, locale="zh-CN",
-        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-              "--lang=zh-CN"],
-        viewport={"width": 900, "height": 800},
-    )
-    page = context.pages[0] if context.pages else context.new_page()
-    page.set_default_timeout(120_000)
-    try:
-        yield page
-    finally:
-        context.close()
+    return persistent_page(playwright, profile, ["--lang=zh-CN"], locale="zh-CN")
 
 
 @pytest.fixture(scope="module")

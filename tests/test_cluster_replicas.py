@@ -26,6 +26,7 @@ from bench.servers import ROOT
 from deploy import services
 from deploy.stack import Stack
 from image_utils import photo_bytes
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import saved_user_events as conftest_saved_user_events
 
 HAMMER_MESSAGES = 12
@@ -174,7 +175,6 @@ def test_two_replicas_hammering_one_conversation_keep_every_turn_once_and_whole(
     assert len(stamps) == len(set(stamps)), "an event was stored twice"
 
 
-CHROMIUM = "/usr/bin/chromium"
 PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_dented.jpg"
 SHOTS = ROOT / "test-artifacts" / "cluster"
 
@@ -200,8 +200,7 @@ def test_web_chat_in_chromium_uploads_through_one_replica_and_is_answered_by_the
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            args=list(CHROMIUM_ARGS))
         try:
             context = browser.new_context(viewport={"width": 900, "height": 800})
             context.add_cookies([{"name": "SRV", "value": "rasa2", "url": stack.url}])

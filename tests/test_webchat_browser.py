@@ -11,9 +11,9 @@ from typing import Any, Callable, ContextManager, Iterator, List
 import pytest
 import requests
 
+from tests.browser import CHROMIUM, fake_microphone_args, persistent_page
 from tests.conftest import ARTIFACTS, ROOT, saved_user_events
 
-CHROMIUM = "/usr/bin/chromium"
 PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_dented.jpg"
 SHOTS = ARTIFACTS / "webchat"
 
@@ -48,25 +48,9 @@ def browser_page(webchat_server: str, spoken_wav: Path, tmp_path_factory: pytest
     profile = tmp_path_factory.mktemp("chromium-profile")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(profile),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={spoken_wav}%noloop",
-            ],
-            viewport={"width": 900, "height": 800},
-        )
-        context.grant_permissions(["microphone"], origin=webchat_server)
-        page = context.pages[0] if context.pages else context.new_page()
-        page.set_default_timeout(120_000)
-        try:
+        with persistent_page(playwright, profile, fake_microphone_args(spoken_wav)) as page:
+            page.context.grant_permissions(["microphone"], origin=webchat_server)
             yield page
-        finally:
-            context.close()
 
 
 def shot(page: Any, name: str) -> None:

@@ -13,10 +13,10 @@ from typing import Any, Iterator, List
 import pytest
 import requests
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, fake_microphone_args
 from tests.conftest import ARTIFACTS, ROOT
 from tests.workspace_server import PASSWORD, add_agent, seed_conversations, workspace_server
 
-CHROMIUM = "/usr/bin/chromium"
 PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_dented.jpg"
 SHOTS = ARTIFACTS / "workspace"
 REPLY = "Hello, this is Erin from customer service. I can see the dented parcel."
@@ -54,10 +54,7 @@ def browser(spoken_wav: Path) -> Iterator[Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                  f"--use-file-for-fake-audio-capture={spoken_wav}%noloop"],
+            args=[*CHROMIUM_ARGS, *fake_microphone_args(spoken_wav)],
         )
         try:
             yield browser
