@@ -187,6 +187,12 @@ def test_initial_prompt_primes_whisper_with_domain_words(tmp_path: Path):
         ("I have 2, 3 questions", "I have 2, 3 questions"),  # shorter than a number read out
         ("call 12, 34, 56, 78", "call 12, 34, 56, 78"),  # not single digits
         ("it costs 1.5, 2, 3, 4", "it costs 1.5, 2, 3, 4"),
+        # Whisper writes a number read out slowly as words as often as digits
+        ("Where is my order one two three four five", "Where is my order 12345"),
+        ("Order One-Two-Three, four, five?", "Order 12345?"),
+        ("order 1 two 3 four 5", "order 12345"),
+        ("I bought one or two things", "I bought one or two things"),
+        ("someone wrote to me", "someone wrote to me"),  # a digit word inside a word is not one
     ],
 )
 def test_spoken_digit_runs_are_joined(transcript: str, joined: str):

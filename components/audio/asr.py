@@ -107,8 +107,9 @@ class FasterWhisperBackend(ASRBackend):
         language: Optional[str] = None,
         device: str = "cpu",
         initial_prompt: Optional[str] = None,
+        short_window: bool = True,
     ) -> None:
-        from faster_whisper import WhisperModel
+        from components.audio.short_window import short_window_model
 
         path = Path(model_path) if model_path else default_whisper_model_path()
         if not (path / "model.bin").is_file():
@@ -120,8 +121,9 @@ class FasterWhisperBackend(ASRBackend):
         self.beam_size = int(beam_size)
         self.language = language
         self.initial_prompt = initial_prompt or None
+        self.short_window = bool(short_window)
         t0 = time.perf_counter()
-        self.model = WhisperModel(
+        self.model = short_window_model(
             str(path),
             device=device,
             compute_type=compute_type,
@@ -139,18 +141,41 @@ class FasterWhisperBackend(ASRBackend):
         if self.initial_prompt:  # a different prompt gives different transcripts: own cache key
             prompt_hash = hashlib.sha256(self.initial_prompt.encode("utf-8")).hexdigest()[:12]
             self.backend_id += f":prompt-{prompt_hash}"
+        if self.short_window:  # transcribes a little differently from the 30 s window: own cache key
+            from components.audio.short_window import MARGIN_FRAMES
+
+            self.backend_id += f":window+{MARGIN_FRAMES}"
         logger.info(f"Loaded Whisper model '{path}' in {self.load_seconds:.2f} s")
 
+    def _decode(self, audio: np.ndarray, frames: Optional[int] = None, **options: Any) -> Tuple[list, Any]:
+        """One faster-whisper pass; ``frames`` shortens the encoder's window (short_window.py)."""
+        self.model.short_window(frames)
+        try:
+            segments, info = self.model.transcribe(
+                audio,
+                language=self.language,
+                beam_size=self.beam_size,
+                condition_on_previous_text=False,
+                without_timestamps=True,
+                initial_prompt=self.initial_prompt,
+                **options,
+            )
+            return list(segments), info
+        finally:
+            self.model.short_window(None)
+
     def _transcribe(self, audio: np.ndarray) -> Transcript:
-        segments, info = self.model.transcribe(
-            audio,
-            language=self.language,
-            beam_size=self.beam_size,
-            condition_on_previous_text=False,
-            without_timestamps=True,
-            initial_prompt=self.initial_prompt,
-        )
-        segments = list(segments)
+        from components.audio.short_window import looks_unsound, token_budget, window_frames
+
+        frames = window_frames(len(audio), TARGET_SAMPLE_RATE) if self.short_window else None
+        segments = None
+        if frames is not None:
+            budget = token_budget(len(audio) / TARGET_SAMPLE_RATE)
+            segments, info = self._decode(audio, frames, temperature=[0.0], max_new_tokens=budget)
+            if looks_unsound(segments, budget):
+                segments = None
+        if segments is None:
+            segments, info = self._decode(audio)
         text = " ".join(s.text.strip() for s in segments).strip()
         if segments:
             weights = [max(s.end - s.start, 1e-3) for s in segments]
