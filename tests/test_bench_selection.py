@@ -16,7 +16,7 @@ from bench.datasets import (
 from components.evaluation.runner import Example
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_data = pytest.mark.skipif(not (DATA / "banking77" / "train.csv").exists(), reason="needs the Banking77 benchmark data in ../shared/data (not part of the repository)")
+needs_data = pytest.mark.skipif(not (DATA / "banking77" / "train.csv").exists(), reason="the Banking77 benchmark data is not in ../shared/data (it is not part of the repository, so a clone elsewhere has none)")
 
 
 def scored(name: str, correct: int, cost: int = 0, total: int = 10) -> rule.Scored:
