@@ -81,3 +81,17 @@ def test_short_window_must_be_a_boolean(value):
     config = {**SpeechTranscriber.get_default_config(), "short_window": value}
     with pytest.raises(InvalidConfigException, match="short_window must be true or false"):
         SpeechTranscriber.validate_config(config)
+
+
+def test_the_window_is_per_thread_when_messages_are_transcribed_at_once(clip):
+    """Media workers share one backend: a short message's window never cuts a long one's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    long_clip = load_audio(concat_wav(flite_wav(SENTENCE, "rms"), 5))
+    backend = FasterWhisperBackend()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(backend.transcribe, audio) for audio in (clip, long_clip, clip, long_clip)]
+        texts = [f.result().text for f in futures]
+    assert wer([SENTENCE], [texts[0]]) <= 0.1 and wer([SENTENCE], [texts[2]]) <= 0.1
+    for text in (texts[1], texts[3]):  # the sentence five times: all of it heard, not the first seconds
+        assert wer([" ".join([SENTENCE] * 5)], [text]) <= 0.2, text
