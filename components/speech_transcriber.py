@@ -218,8 +218,9 @@ class SpeechTranscriber(GraphComponent):
             **AudioLimits().as_config(),
             # Audio attachments transcribed per message (the rest are ignored).
             "max_audio_per_message": 3,
-            # Join runs of at least this many single spoken digits ("1, 2, 3, 4, 5" -> "12345",
-            # "一二三四五" / "幺二三四五" -> "12345"); 0 = leave digits as transcribed.
+            # Join runs of at least this many single spoken digits ("1, 2, 3, 4, 5" or "one two
+            # three four five" -> "12345", "一二三四五" / "幺二三四五" -> "12345"); 0 = leave
+            # digits as transcribed.
             "join_spoken_digits": 4,
         }
 
