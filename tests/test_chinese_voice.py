@@ -5,6 +5,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from rasa.shared.nlu.training_data.message import Message
 
 from components.audio.loading import load_audio
 from components.audio.whisper_packages import PackagedModelError, join_verified
@@ -81,9 +82,7 @@ def bilingual_transcriber(mandarin_transcriber: SpeechTranscriber) -> SpeechTran
     return SpeechTranscriber(config, "asr")
 
 
-def _voice_message(clip: str, metadata: dict) -> "Message":
-    from rasa.shared.nlu.training_data.message import Message
-
+def _voice_message(clip: str, metadata: dict) -> Message:
     from components.constants import MEDIA
     from components.media.attachment import Attachment
 
