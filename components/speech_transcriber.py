@@ -331,12 +331,9 @@ class SpeechTranscriber(GraphComponent):
                         self._backend = get_backend(
                             "faster_whisper",
                             model_path=model_path,
-                            compute_type=c.get("compute_type", "int8"),
-                            cpu_threads=int(c.get("cpu_threads", 2)),
-                            beam_size=int(c.get("beam_size", 1)),
                             language=c.get("language"),
                             initial_prompt=c.get("initial_prompt"),
-                            short_window=c.get("short_window", True),
+                            **self._whisper_options(),
                         )
                     else:
                         self._backend = get_backend(
@@ -349,6 +346,16 @@ class SpeechTranscriber(GraphComponent):
                         )
         return self._backend
 
+    def _whisper_options(self) -> Dict[Text, Any]:
+        """The faster-whisper settings every recogniser of this component shares."""
+        c = self._config
+        return {
+            "compute_type": c.get("compute_type", "int8"),
+            "cpu_threads": int(c.get("cpu_threads", 2)),
+            "beam_size": int(c.get("beam_size", 1)),
+            "short_window": c.get("short_window", True),
+        }
+
     def backend_for(self, language: Optional[str]) -> ASRBackend:
         """The recogniser configured for ``language`` in `language_models`, else the main one."""
         spec = (self._config.get("language_models") or {}).get(language) if language else None
@@ -357,16 +364,12 @@ class SpeechTranscriber(GraphComponent):
         if language not in self._language_backends:
             with self._backend_lock:
                 if language not in self._language_backends:
-                    c = self._config
                     self._language_backends[language] = get_backend(
                         "faster_whisper",
                         model_path=str(whisper_folder(spec)),
-                        compute_type=c.get("compute_type", "int8"),
-                        cpu_threads=int(c.get("cpu_threads", 2)),
-                        beam_size=int(c.get("beam_size", 1)),
                         language=language,
                         initial_prompt=None,  # the prompt is written for the main model's language
-                        short_window=c.get("short_window", True),
+                        **self._whisper_options(),
                     )
         return self._language_backends[language]
 

@@ -1,7 +1,8 @@
 """One home for how the browser tests start Debian's Chromium (headless, no network of its own).
 
 Used by the web chat, Chinese web chat, agent workspace and cluster tests through Playwright's
-sync API; tests skip with this path named when Chromium is not installed.
+sync API; they skip ("needs Debian's chromium") when ``CHROMIUM`` is not installed, and CI,
+which installs it, fails them instead.
 """
 
 import contextlib

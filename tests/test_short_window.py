@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from rasa.shared.exceptions import InvalidConfigException
 
+import components.audio.asr as asr
 import components.audio.short_window as short_window
 from components.audio.asr import FasterWhisperBackend
 from components.audio.limits import TARGET_SAMPLE_RATE
@@ -65,7 +66,7 @@ def test_a_message_of_15_seconds_or_more_keeps_the_full_window(encoder_frames):
 def test_an_unsound_short_pass_is_redone_on_the_full_window(clip, encoder_frames, monkeypatch):
     """A short pass that uses up its token budget (what a decoding loop does) is not kept: the
     customer's words come from the full window."""
-    monkeypatch.setattr(short_window, "token_budget", lambda seconds: 3)
+    monkeypatch.setattr(asr, "token_budget", lambda seconds: 3)
     text = FasterWhisperBackend().transcribe(clip).text
     assert encoder_frames == [short_window.window_frames(len(clip), TARGET_SAMPLE_RATE), short_window.FULL_WINDOW_FRAMES]
     assert wer([SENTENCE], [text]) <= 0.1

@@ -23,6 +23,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from components.audio.limits import TARGET_SAMPLE_RATE
+from components.audio.short_window import MARGIN_FRAMES, looks_unsound, short_window_model, token_budget, window_frames
 from components.audio.speechbrain_models import check_model_folder, load_local_model
 from components.threads import configure_threads
 
@@ -109,8 +110,6 @@ class FasterWhisperBackend(ASRBackend):
         initial_prompt: Optional[str] = None,
         short_window: bool = True,
     ) -> None:
-        from components.audio.short_window import short_window_model
-
         path = Path(model_path) if model_path else default_whisper_model_path()
         if not (path / "model.bin").is_file():
             raise FileNotFoundError(
@@ -142,8 +141,6 @@ class FasterWhisperBackend(ASRBackend):
             prompt_hash = hashlib.sha256(self.initial_prompt.encode("utf-8")).hexdigest()[:12]
             self.backend_id += f":prompt-{prompt_hash}"
         if self.short_window:  # transcribes a little differently from the 30 s window: own cache key
-            from components.audio.short_window import MARGIN_FRAMES
-
             self.backend_id += f":window+{MARGIN_FRAMES}"
         logger.info(f"Loaded Whisper model '{path}' in {self.load_seconds:.2f} s")
 
@@ -165,8 +162,6 @@ class FasterWhisperBackend(ASRBackend):
             self.model.short_window(None)
 
     def _transcribe(self, audio: np.ndarray) -> Transcript:
-        from components.audio.short_window import looks_unsound, token_budget, window_frames
-
         frames = window_frames(len(audio), TARGET_SAMPLE_RATE) if self.short_window else None
         segments = None
         if frames is not None:

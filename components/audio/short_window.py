@@ -25,6 +25,7 @@ WER 5.9 % vs 5.1 % (English), CER 20.2 % vs 18.9 % (Mandarin), at half the real-
 (bench/reports/speech*.json).
 """
 
+import functools
 import threading
 from typing import Any, Optional, Sequence
 
@@ -69,6 +70,7 @@ def window_frames(samples: int, sample_rate: int) -> Optional[int]:
     return frames if frames < FULL_WINDOW_FRAMES else None
 
 
+@functools.lru_cache(maxsize=None)
 def _whisper_model_class():
     from faster_whisper import WhisperModel
 
