@@ -1,7 +1,7 @@
 """Whisper's encoder on the speech plus a margin instead of the 30 s window (components/audio/short_window.py),
 with the real bundled Whisper tiny.en and flite speech."""
 
-from typing import List
+from typing import Dict, List
 
 import numpy as np
 import pytest
@@ -84,15 +84,42 @@ def test_short_window_must_be_a_boolean(value):
         SpeechTranscriber.validate_config(config)
 
 
-def test_the_window_is_per_thread_when_messages_are_transcribed_at_once(clip):
-    """Media workers share one backend: a short message's window never cuts a long one's."""
+def test_messages_transcribed_at_once_keep_their_own_window_and_words(clip, monkeypatch):
+    """Media workers share one backend. Each message is encoded with its own window (a short one's
+    never cuts a long one's: the long message's last sentence lies past that cut) and decoded from
+    its own audio: CTranslate2 lets one caller's encoder output be overwritten by another's, which
+    gave a long message the short message's words before transcriptions were serialised."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    long_clip = load_audio(concat_wav(flite_wav(SENTENCE, "rms"), 5))
+    from faster_whisper import WhisperModel
+
+    frames_by_thread: Dict[int, List[int]] = {}
+    original = WhisperModel.encode
+
+    def encode(self, features: np.ndarray):
+        frames_by_thread.setdefault(threading.get_ident(), []).append(int(features.shape[-1]))
+        return original(self, features)
+
+    monkeypatch.setattr(WhisperModel, "encode", encode)
+    opening, ending = "My parcel arrived late and the box was open", "Please send the refund to my credit card"
+    long_clip = np.concatenate(
+        [load_audio(concat_wav(flite_wav(opening, "rms"), 6)), load_audio(flite_wav(ending, "rms"))]
+    )
+    short_frames = short_window.window_frames(len(clip), TARGET_SAMPLE_RATE)
+    assert short_frames is not None and short_frames < len(long_clip) * short_window.FRAMES_PER_SECOND // TARGET_SAMPLE_RATE
     backend = FasterWhisperBackend()
+
+    def job(audio: np.ndarray):
+        frames_by_thread[threading.get_ident()] = []
+        text = backend.transcribe(audio).text
+        return text, list(frames_by_thread[threading.get_ident()])
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(backend.transcribe, audio) for audio in (clip, long_clip, clip, long_clip)]
-        texts = [f.result().text for f in futures]
-    assert wer([SENTENCE], [texts[0]]) <= 0.1 and wer([SENTENCE], [texts[2]]) <= 0.1
-    for text in (texts[1], texts[3]):  # the sentence five times: all of it heard, not the first seconds
-        assert wer([" ".join([SENTENCE] * 5)], [text]) <= 0.2, text
+        results = [f.result() for f in [pool.submit(job, audio) for audio in (clip, long_clip) * 3]]
+    for text, frames in results[0::2]:
+        assert frames == [short_frames] and wer([SENTENCE], [text]) <= 0.1, (frames, text)
+    for text, frames in results[1::2]:
+        assert frames == [short_window.FULL_WINDOW_FRAMES], frames
+        heard = text.lower()
+        assert "parcel" in heard and "refund" in heard and "credit card" in heard and "blender" not in heard, text

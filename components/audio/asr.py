@@ -121,6 +121,12 @@ class FasterWhisperBackend(ASRBackend):
         self.language = language
         self.initial_prompt = initial_prompt or None
         self.short_window = bool(short_window)
+        # One transcription at a time per model. CTranslate2 (4.8.5) hands a single-worker model's
+        # encoder output back in memory that the next caller's encode can overwrite: two voice
+        # messages transcribed at once on one model swapped words between customers (measured:
+        # 1-2 of 8 long messages came back as the other thread's short one). On a CPU whose cores
+        # ``cpu_threads`` already uses, serialising costs no throughput.
+        self._lock = threading.Lock()
         t0 = time.perf_counter()
         self.model = short_window_model(
             str(path),
@@ -146,6 +152,10 @@ class FasterWhisperBackend(ASRBackend):
 
     def _decode(self, audio: np.ndarray, frames: Optional[int] = None, **options: Any) -> Tuple[list, Any]:
         """One faster-whisper pass; ``frames`` shortens the encoder's window (short_window.py)."""
+        with self._lock:
+            return self._decode_locked(audio, frames, **options)
+
+    def _decode_locked(self, audio: np.ndarray, frames: Optional[int], **options: Any) -> Tuple[list, Any]:
         self.model.short_window(frames)
         try:
             segments, info = self.model.transcribe(
