@@ -113,7 +113,8 @@ class MultimodalFusionClassifier(IntentClassifier, GraphComponent):
             "class_balanced": True,
             # Weight of the sentiment loss next to the intent loss.
             "sentiment_loss_weight": 0.5,
-            # Stratified hold-out for early stopping; 0 trains for exactly `epochs`.
+            # Stratified hold-out for early stopping (intent accuracy, joined with sentiment
+            # accuracy when labelled); 0 trains for exactly `epochs`.
             "validation_fraction": 0.1,
             # Epochs without validation improvement before stopping.
             "patience": 6,
