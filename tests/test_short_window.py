@@ -87,8 +87,8 @@ def test_short_window_must_be_a_boolean(value):
 def test_messages_transcribed_at_once_keep_their_own_window_and_words(clip, monkeypatch):
     """Media workers share one backend. Each message is encoded with its own window (a short one's
     never cuts a long one's: the long message's last sentence lies past that cut) and decoded from
-    its own audio: CTranslate2 lets one caller's encoder output be overwritten by another's, which
-    gave a long message the short message's words before transcriptions were serialised."""
+    its own audio: before transcriptions were serialised, two at once on one CTranslate2 model now
+    and then came back cut short or garbled."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 

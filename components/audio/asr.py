@@ -121,11 +121,12 @@ class FasterWhisperBackend(ASRBackend):
         self.language = language
         self.initial_prompt = initial_prompt or None
         self.short_window = bool(short_window)
-        # One transcription at a time per model. CTranslate2 (4.8.5) hands a single-worker model's
-        # encoder output back in memory that the next caller's encode can overwrite: two voice
-        # messages transcribed at once on one model swapped words between customers (measured:
-        # 1-2 of 8 long messages came back as the other thread's short one). On a CPU whose cores
-        # ``cpu_threads`` already uses, serialising costs no throughput.
+        # One transcription at a time per model. Two threads transcribing on one CTranslate2
+        # (4.8.5) Whisper model with one worker got garbled results: measured with plain
+        # faster-whisper 1.2.1, 1-2 of 8 long messages transcribed next to a short one came back
+        # cut short or with changed words (alone: 3 of 3 right). Cause not traced further. On a CPU
+        # whose cores ``cpu_threads`` already uses, serialising costs no throughput; other voice
+        # messages wait for the one being transcribed (`AudioLimits.max_duration_s` of audio at most).
         self._lock = threading.Lock()
         t0 = time.perf_counter()
         self.model = short_window_model(
