@@ -146,15 +146,15 @@ class AttachmentResolver(GraphComponent):
         self._policy = dataclasses.replace(
             self._training_policy, media_roots=self._training_policy.media_roots + uploads
         )
-        self._strip = bool(config.get("strip_inline_references", True))
-        max_text_chars = config.get("max_text_chars", 2000)
+        self._strip = bool(config["strip_inline_references"])
+        max_text_chars = config["max_text_chars"]
         if isinstance(max_text_chars, bool) or not isinstance(max_text_chars, int) or max_text_chars <= 0:
             raise InvalidConfigException(
                 f"AttachmentResolver: max_text_chars must be a positive number of characters, "
                 f"got {max_text_chars!r}."
             )
         self._max_text_chars = max_text_chars
-        self._fail_on_training_errors = bool(config.get("fail_on_training_errors", True))
+        self._fail_on_training_errors = bool(config["fail_on_training_errors"])
         # Uploads of other replicas come from the shared bucket into the first upload root.
         self._shared = S3Media.from_config({}) if uploads else None
         self._shared_folder = uploads[0] if uploads else None

@@ -141,9 +141,9 @@ class SpeechFeaturizer(DenseFeaturizer, GraphComponent):
         try:
             self._encoder = load_local_model(
                 source,
-                self._config.get("encoder_interface", "EncoderClassifier"),
+                self._config["encoder_interface"],
                 "encode_batch",
-                self._config.get("encoder_hparams_file", "hyperparams.yaml"),
+                self._config["encoder_hparams_file"],
             )
         except SpeechBrainModelError as e:
             raise InvalidConfigException(f"SpeechFeaturizer: encoder_source: {e}") from e

@@ -252,7 +252,7 @@ class SpeechTranscriber(GraphComponent):
         if config["backend"] == "speechbrain":
             return hash_paths([config.get("source")])
         try:
-            folders = [whisper_folder(config.get("model_path") or config.get("packaged_model", "tiny.en"))]
+            folders = [whisper_folder(config.get("model_path") or config["packaged_model"])]
             folders += [whisper_folder(spec) for _, spec in sorted((config.get("language_models") or {}).items())]
         except (RuntimeError, OSError, TypeError, AttributeError):
             return None  # validate_config reports the missing model with its message
@@ -271,7 +271,7 @@ class SpeechTranscriber(GraphComponent):
             )
         if config["backend"] == "faster_whisper":
             path = Path(config["model_path"]) if config.get("model_path") else None
-            packaged = config.get("packaged_model", "tiny.en")
+            packaged = config["packaged_model"]
             if packaged not in PACKAGED_MODELS:
                 raise InvalidConfigException(
                     f"SpeechTranscriber: packaged_model '{packaged}' is not one of "
@@ -289,9 +289,9 @@ class SpeechTranscriber(GraphComponent):
                 raise InvalidConfigException(
                     f"SpeechTranscriber: model_path '{path}' is not a CTranslate2 Whisper folder (no model.bin)."
                 )
-            if not isinstance(config.get("short_window", True), bool):
+            if not isinstance(config["short_window"], bool):
                 raise InvalidConfigException(
-                    f"SpeechTranscriber: short_window must be true or false, got {config.get('short_window')!r}."
+                    f"SpeechTranscriber: short_window must be true or false, got {config['short_window']!r}."
                 )
             prompt = config.get("initial_prompt")
             if prompt is not None and not isinstance(prompt, str):
@@ -304,11 +304,11 @@ class SpeechTranscriber(GraphComponent):
             )
         else:
             try:
-                check_model_folder(config.get("source"), config.get("hparams_file", "hyperparams.yaml"))
+                check_model_folder(config.get("source"), config["hparams_file"])
             except SpeechBrainModelError as e:
                 raise InvalidConfigException(f"SpeechTranscriber: backend 'speechbrain' needs `source`: {e}") from e
         validate_language_models(config.get("language_models") or {}, config["backend"])
-        join = config.get("join_spoken_digits", 4)
+        join = config["join_spoken_digits"]
         if not isinstance(join, int) or isinstance(join, bool) or join < 0:
             raise InvalidConfigException(
                 f"SpeechTranscriber: join_spoken_digits must be a whole number >= 0 (0 = off), got {join!r}."
@@ -339,10 +339,10 @@ class SpeechTranscriber(GraphComponent):
                         self._backend = get_backend(
                             "speechbrain",
                             source=c["source"],
-                            interface=c.get("interface", "EncoderDecoderASR"),
-                            hparams_file=c.get("hparams_file", "hyperparams.yaml"),
+                            interface=c["interface"],
+                            hparams_file=c["hparams_file"],
                             language=c.get("language") or "en",
-                            num_threads=int(c.get("cpu_threads", 2)),
+                            num_threads=int(c["cpu_threads"]),
                         )
         return self._backend
 
@@ -350,10 +350,10 @@ class SpeechTranscriber(GraphComponent):
         """The faster-whisper settings every recogniser of this component shares."""
         c = self._config
         return {
-            "compute_type": c.get("compute_type", "int8"),
-            "cpu_threads": int(c.get("cpu_threads", 2)),
-            "beam_size": int(c.get("beam_size", 1)),
-            "short_window": c.get("short_window", True),
+            "compute_type": c["compute_type"],
+            "cpu_threads": int(c["cpu_threads"]),
+            "beam_size": int(c["beam_size"]),
+            "short_window": c["short_window"],
         }
 
     def backend_for(self, language: Optional[str]) -> ASRBackend:
@@ -422,7 +422,7 @@ class SpeechTranscriber(GraphComponent):
         join = int(self._config["join_spoken_digits"])
         text = join_spoken_digits(text, join)
         if has_han(text):
-            if self._config.get("simplified_chinese", True):
+            if self._config["simplified_chinese"]:
                 text = to_simplified(text)
             if join:
                 text = normalise_chinese_digits(text)
