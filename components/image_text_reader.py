@@ -19,7 +19,7 @@ nothing is downloaded. One engine per process, shared between instances and thre
 """
 
 import logging
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List, Optional, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -123,8 +123,11 @@ class ImageTextReader(GraphComponent):
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Reads the images of training examples (appending per `append_to_text_in_training`)."""
+        # Several examples often show the same picture (the reference data: 55 references to 27
+        # images); OCR is the slow part of training, so each picture is read once per run.
+        lines_by_image: Dict[str, List[str]] = {}
         for message in training_data.training_examples:
-            self._annotate(message, self._config["append_to_text_in_training"])
+            self._annotate(message, self._config["append_to_text_in_training"], lines_by_image)
         return training_data
 
     def process(self, messages: List[Message]) -> List[Message]:
@@ -147,7 +150,11 @@ class ImageTextReader(GraphComponent):
             and len("".join(line.text.split())) >= self._config["min_line_chars"]
         ]
 
-    def _annotate(self, message: Message, append: bool) -> None:
+    def _annotate(
+        self, message: Message, append: bool, lines_by_image: Optional[Dict[str, List[str]]] = None
+    ) -> None:
+        """``lines_by_image``: lines already read, by the image's SHA-256 (training only: live
+        messages are not remembered)."""
         images = attachments_of_kind(message, IMAGE)
         if not images:
             return
@@ -155,7 +162,7 @@ class ImageTextReader(GraphComponent):
         for image in images:
             source = attachment_source(image)
             try:
-                lines.extend(line.text for line in self.read_text(image.data, source))
+                lines.extend(self._lines_of(image, source, lines_by_image))
             except errors.AttachmentError as error:
                 errors.record_error(message, error)
             except Exception:  # never raise from process for one image
@@ -169,6 +176,16 @@ class ImageTextReader(GraphComponent):
             original = message.get(TEXT) or ""
             combined = f"{original}{self._config['separator']}{text}" if original.strip() else text
             message.set(TEXT, combined)
+
+    def _lines_of(self, image: Any, source: str, lines_by_image: Optional[Dict[str, List[str]]]) -> List[str]:
+        """The text lines of one image, read once per SHA-256 when ``lines_by_image`` is given."""
+        key = getattr(image, "sha256", None)
+        if lines_by_image is not None and key in lines_by_image:
+            return lines_by_image[key]
+        lines = [line.text for line in self.read_text(image.data, source)]
+        if lines_by_image is not None and key:
+            lines_by_image[key] = lines
+        return lines
 
     def _truncate(self, text: str) -> str:
         """At most `max_chars` characters, cut at the last separator when one is in reach."""

@@ -122,6 +122,34 @@ def test_training_examples_get_the_same_text_and_keep_their_entities(
     assert kept.get(TEXT) == "order 12345 failed" and "E-4021" in kept.get(IMAGE_TEXT)
 
 
+def test_a_picture_in_several_training_examples_is_read_once(
+    storage: LocalModelStorage, error_png: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import components.image_text_reader as module
+
+    other_png = encode(payment_error_screenshot("E-6002", "34567"))
+    images_read = []
+
+    def counting_read_lines(engine: Any, image: Any) -> Any:
+        images_read.append(image.size)
+        return real_read_lines(engine, image)
+
+    real_read_lines = module.read_lines
+    monkeypatch.setattr(module, "read_lines", counting_read_lines)
+    examples = [message_with_images(text, [attachment(png)]) for text, png in (
+        ("my payment failed", error_png), ("the card was declined", other_png), ("payment error", error_png))]
+    make(storage).process_training_data(TrainingData(training_examples=examples))
+
+    assert len(images_read) == 2
+    assert "E-4021" in examples[0].get(TEXT) and "E-4021" in examples[2].get(TEXT)
+    assert "E-6002" in examples[1].get(TEXT) and "E-4021" not in examples[1].get(TEXT)
+    assert examples[0].get(IMAGE_TEXT) == examples[2].get(IMAGE_TEXT)
+    # Live messages are read every time: nothing a customer sent is remembered.
+    live = [message_with_images("again", [attachment(error_png)]) for _ in range(2)]
+    make(storage).process(live)
+    assert len(images_read) == 4
+
+
 def test_picture_without_text(storage: LocalModelStorage, reader: ImageTextReader) -> None:
     quiet = message_with_images("the box is broken", [attachment(blank_photo(), "box.jpg")])
     reader.process([quiet])
