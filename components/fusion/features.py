@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import scipy.sparse
-from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.constants import FEATURE_TYPE_SENTENCE, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 LEXICAL = "lexical"
@@ -52,18 +52,34 @@ class FeatureMatrix:
         return FeatureMatrix([v[index] for v in self.values], self.present[index])
 
 
+def _sentence_matrices(message: Message, origins: List[str], sparse: bool) -> List[object]:
+    """The message's TEXT sentence-level feature matrices from ``origins``, in the order the
+    featurizers added them: the selection and order of Rasa's ``get_sparse_features`` /
+    ``get_dense_features``, without their deep copy and concatenation of the sequence features,
+    which this classifier never reads (they were half of its time per message)."""
+    return [
+        f.features
+        for f in message.features
+        if f.attribute == TEXT
+        and f.type == FEATURE_TYPE_SENTENCE
+        and f.is_sparse() == sparse
+        and (f.origin in origins or not origins)
+    ]
+
+
 def _dense_sentence(message: Message, origin: str) -> Optional[np.ndarray]:
-    _, sentence = message.get_dense_features(TEXT, [origin])
-    if sentence is None:
+    matrices = _sentence_matrices(message, [origin], sparse=False)
+    if not matrices:
         return None
-    return np.asarray(sentence.features, dtype=np.float32).reshape(-1)
+    return np.concatenate(matrices, axis=-1).astype(np.float32, copy=False).reshape(-1)
 
 
 def _sparse_sentence(message: Message, origins: List[str]) -> Optional[scipy.sparse.csr_matrix]:
-    _, sentence = message.get_sparse_features(TEXT, origins)
-    if sentence is None:
+    matrices = _sentence_matrices(message, origins, sparse=True)
+    if not matrices:
         return None
-    return scipy.sparse.csr_matrix(sentence.features, dtype=np.float32)
+    combined = matrices[0] if len(matrices) == 1 else scipy.sparse.hstack(matrices)
+    return scipy.sparse.csr_matrix(combined, dtype=np.float32)
 
 
 def discover_widths(specs: Sequence[ModalitySpec], messages: Sequence[Message]) -> List[ModalitySpec]:
