@@ -124,7 +124,11 @@ class FasterWhisperBackend(ASRBackend):
         # One transcription at a time per model. Two threads transcribing on one CTranslate2
         # (4.8.5) Whisper model with one worker got garbled results: measured with plain
         # faster-whisper 1.2.1, 1-2 of 8 long messages transcribed next to a short one came back
-        # cut short or with changed words (alone: 3 of 3 right). Cause not traced further. On a CPU
+        # cut short or with changed words (alone: 3 of 3 right). Those messages repeated one sentence,
+        # which also sets off Whisper's compression-ratio fallback (sampling): with the lock such a
+        # message still came back garbled once (CI, stop 23), and a message of distinct sentences
+        # came back right 3 of 3 times without the lock. So the lock may not be what mattered; it
+        # stays because serialising is safe and cheap here. On a CPU
         # whose cores ``cpu_threads`` already uses, serialising costs no throughput; other voice
         # messages wait for the one being transcribed (`AudioLimits.max_duration_s` of audio at most).
         self._lock = threading.Lock()
