@@ -121,16 +121,14 @@ class FasterWhisperBackend(ASRBackend):
         self.language = language
         self.initial_prompt = initial_prompt or None
         self.short_window = bool(short_window)
-        # One transcription at a time per model. Two threads transcribing on one CTranslate2
-        # (4.8.5) Whisper model with one worker got garbled results: measured with plain
-        # faster-whisper 1.2.1, 1-2 of 8 long messages transcribed next to a short one came back
-        # cut short or with changed words (alone: 3 of 3 right). Those messages repeated one sentence,
-        # which also sets off Whisper's compression-ratio fallback (sampling): with the lock such a
-        # message still came back garbled once (CI, stop 23), and a message of distinct sentences
-        # came back right 3 of 3 times without the lock. So the lock may not be what mattered; it
-        # stays because serialising is safe and cheap here. On a CPU
-        # whose cores ``cpu_threads`` already uses, serialising costs no throughput; other voice
-        # messages wait for the one being transcribed (`AudioLimits.max_duration_s` of audio at most).
+        # One transcription at a time per model. Two threads on one CTranslate2 (4.8.5) Whisper
+        # model once gave 1-2 of 8 long messages back cut short or garbled (alone: 3 of 3 right).
+        # Those messages repeated one sentence, which sets off Whisper's compression-ratio fallback
+        # (sampling): with the lock such a message still came back garbled once, and one of
+        # distinct sentences came back right 3 of 3 times without it, so the lock may not be what
+        # mattered. It stays because it is safe: on a CPU whose cores ``cpu_threads`` already uses,
+        # serialising costs no throughput; other voice messages wait for the one being transcribed
+        # (`AudioLimits.max_duration_s` of audio at most).
         self._lock = threading.Lock()
         t0 = time.perf_counter()
         self.model = short_window_model(

@@ -56,7 +56,7 @@ def _sentence_matrices(message: Message, origins: List[str], sparse: bool) -> Li
     """The message's TEXT sentence-level feature matrices from ``origins``, in the order the
     featurizers added them: the selection and order of Rasa's ``get_sparse_features`` /
     ``get_dense_features``, without their deep copy and concatenation of the sequence features,
-    which this classifier never reads (they were half of its time per message)."""
+    which this classifier never reads (measured: about 1 ms of the fusion node's ~5 ms per message)."""
     return [
         f.features
         for f in message.features
