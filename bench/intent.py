@@ -81,9 +81,14 @@ class NodeTimer(GraphNodeHook):
 
     def __init__(self, agent) -> None:
         self.seconds = 0.0
+        # What the fusion classifier's fine-tuned encoder runs on ("onnx-int8", "onnx", "torch").
+        self.tuned_encoder_backend = None
         for node in agent.processor.graph_runner._instantiated_nodes.values():
             if issubclass(node._component_class, (Featurizer, IntentClassifier)):
                 node._hooks.append(self)
+            encoder = getattr(node._component, "_encoder", None)
+            if encoder is not None and hasattr(encoder, "backend"):
+                self.tuned_encoder_backend = encoder.backend
 
     def on_before_node(self, node_name, execution_context, config, received_inputs) -> Dict:
         return {"started": time.perf_counter()}
@@ -100,11 +105,13 @@ class NodeTimer(GraphNodeHook):
         return parsed, stage
 
 
-def parse_model(model: Path, examples: List[Example]) -> Tuple[List[Parsed], List[float]]:
-    """Loads ``model`` (reading the encoder backend variable as it is now) and parses ``examples``."""
+def parse_model(model: Path, examples: List[Example]) -> Tuple[List[Parsed], List[float], object]:
+    """Loads ``model`` (reading the encoder backend variable as it is now) and parses ``examples``;
+    also says what a fine-tuned encoder ran on (None: the model has none)."""
     parser = ModelParser(model)
     try:
-        return NodeTimer(parser.agent).parse_all(parser, examples)
+        timer = NodeTimer(parser.agent)
+        return (*timer.parse_all(parser, examples), timer.tuned_encoder_backend)
     finally:
         parser.close()
 
@@ -138,7 +145,7 @@ def select_system(name: str, dev: Development, train_yaml: Path, work: Path, die
         started = time.perf_counter()
         models[candidate.name] = train_nlu_model(config_path, train_yaml, work / "models", label)
         seconds = time.perf_counter() - started
-        parsed, _ = parse_model(models[candidate.name], validation)
+        parsed, _, _ = parse_model(models[candidate.name], validation)
         correct = sum(p.intent == t for p, t in zip(parsed, truth))
         scored.append(rule.Scored(candidate, int(correct), len(truth), seconds))
         configs[candidate.name], val_parses[candidate.name] = (cfg, epochs), parsed
@@ -162,7 +169,7 @@ def test_system(selection: rule.Selection, test: List[Example], result: Dict) ->
     """Parses the test split once with the chosen model; fusion systems once more on torch."""
     name = selection.system
     print(f"[{name}] parsing {len(test)} test messages with the chosen model ({selection.chosen.candidate.name}) ...", flush=True)
-    parsed, stage_seconds = parse_model(selection.model, test)
+    parsed, stage_seconds, tuned_backend = parse_model(selection.model, test)
     truth = [e.intent for e in test]
     predicted = [p.intent or "" for p in parsed]
     result["accuracy"] = round(float(np.mean([p == t for p, t in zip(predicted, truth)])), 4)
@@ -172,6 +179,8 @@ def test_system(selection: rule.Selection, test: List[Example], result: Dict) ->
     # ... and the featurizers + classifier alone (what the issue's latency target names).
     result["featurizer_classifier_latency"] = latency_ms(stage_seconds)
     result["text_encoder_backend"] = os.environ.get(BACKEND_VARIABLE, "unset (component default)")
+    if tuned_backend is not None:
+        result["tuned_encoder_backend"] = tuned_backend  # int8 only when the classifier's hold-out allowed it
     if selection.threshold is not None:
         confidences = [p.confidence for p in parsed]
         in_scope, oos = rule.threshold_scores(confidences, predicted, truth, selection.threshold, OOS)
@@ -191,7 +200,7 @@ def compare_unaccelerated(model: Path, test: List[Example], truth: List[str], re
     os.environ[BACKEND_VARIABLE] = UNACCELERATED  # read at model load
     try:
         print(f"  ... and again with {BACKEND_VARIABLE}={UNACCELERATED}", flush=True)
-        parsed, stage_seconds = parse_model(model, test)
+        parsed, stage_seconds, _ = parse_model(model, test)
     finally:
         if previous is None:
             os.environ.pop(BACKEND_VARIABLE, None)

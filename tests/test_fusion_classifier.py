@@ -256,6 +256,8 @@ def test_fine_tuned_encoder_trains_persists_and_leaves_the_shared_encoder_alone(
         ({"encoder_model_path": "/nonexistent/minilm"}, "is not a folder"),
         ({"fine_tune_epochs": -1}, "'fine_tune_epochs' must be a whole number"),
         ({"fine_tune_learning_rate": 0}, "'fine_tune_learning_rate' must be positive"),
+        ({"int8_encoder": "yes"}, "'int8_encoder' must be true or false"),
+        ({"int8_max_validation_drop": 1.5}, r"'int8_max_validation_drop' must be in \[0, 1\)"),
     ],
 )
 def test_bad_fine_tuning_config_is_a_clear_error(config, match, model_storage, resource, execution_context):

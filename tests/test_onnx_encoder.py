@@ -194,3 +194,67 @@ def test_fine_tuned_encoder_predicts_the_same_on_both_backends_after_training_an
     # Training again changes the weights, so the frozen ONNX Runtime copy is dropped.
     loaded["onnx"]._encoder.train()
     assert loaded["onnx"]._encoder.backend == "torch"
+
+
+def test_fine_tuned_encoder_predicts_in_int8_when_its_hold_out_keeps_the_score(
+    model_storage, resource, execution_context, monkeypatch
+):
+    data = examples(SHOP_EXAMPLES)
+    tokenizer = make_component(WhitespaceTokenizer, model_storage, resource, execution_context)
+    counts = make_component(CountVectorsFeaturizer, model_storage, resource, execution_context, {"alias": "words"})
+    tokenizer.process_training_data(data)
+    counts.train(data)
+    counts.process_training_data(data)
+    monkeypatch.setenv(BACKEND_VARIABLE, "auto")
+    config = {
+        **FAST, "validation_fraction": 0.25, "sparse_origins": ["words"], "fine_tune_encoder": True,
+        "fine_tune_epochs": 1, "fine_tune_batch_size": 8,
+    }
+    classifier = make_component(MultimodalFusionClassifier, model_storage, resource, execution_context, config)
+    classifier.train(data)
+    report = classifier._meta["training"]
+    # Both hold-out scores are recorded, and the choice follows the rule on them.
+    assert 0 <= report["int8_validation_score"] <= 1 and 0 <= report["float_validation_score"] <= 1
+    drop = MultimodalFusionClassifier.get_default_config()["int8_max_validation_drop"]
+    assert classifier._meta["encoder_int8"] is (report["int8_validation_score"] >= report["float_validation_score"] - drop)
+    assert classifier._meta["encoder_int8"]  # these intents are far apart: int8 answers the same
+    assert classifier._encoder.backend == "onnx-int8"
+
+    # int8 vectors are near the float ones, not equal to them.
+    encoder = classifier._encoder
+    int8_vectors = encoder.encode(UNSEEN)
+    encoder.use_int8(False)
+    float_vectors = encoder.encode(UNSEEN)
+    encoder.use_int8(True)
+    similarity = cosines(int8_vectors[:, :-1], float_vectors[:, :-1])
+    assert (similarity > 0.95).all() and (similarity < 0.999999).any()
+
+    def parse(component):
+        messages = [Message(data={TEXT: t}) for t in UNSEEN + [""]]
+        tokenizer.process(messages)
+        counts.process(messages)
+        component.process(messages)
+        return messages
+
+    trained = parse(classifier)
+    loaded = {}
+    for backend in ("onnx", "torch"):
+        monkeypatch.setenv(BACKEND_VARIABLE, backend)
+        loaded[backend] = MultimodalFusionClassifier.load(
+            classifier._config, model_storage, classifier._resource, execution_context(f"int8-{backend}")
+        )
+    assert loaded["onnx"]._encoder.backend == "onnx-int8"  # the choice travels with the model
+    assert loaded["torch"]._encoder.backend == "torch"  # int8 is a copy on ONNX Runtime only
+    on_load = parse(loaded["onnx"])
+    assert_same_rankings(trained[:-1], on_load[:-1])
+    assert [m.get(INTENT)["name"] for m in on_load[:3]] == [m.get(INTENT)["name"] for m in parse(loaded["torch"])[:3]]
+    assert on_load[-1].get(INTENT) == {"name": None, "confidence": 0.0}
+
+    # Switched off, the tuned encoder stays in float and measures nothing.
+    monkeypatch.setenv(BACKEND_VARIABLE, "auto")
+    off = make_component(
+        MultimodalFusionClassifier, model_storage, resource, execution_context, {**config, "int8_encoder": False}
+    )
+    off.train(data)
+    assert off._encoder.backend == "onnx" and off._meta["encoder_int8"] is False
+    assert off._meta["training"]["int8_validation_score"] is None

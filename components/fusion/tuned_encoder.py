@@ -5,6 +5,8 @@ process; fine-tuning must never change it, so the classifier loads a private cop
 the fusion network (pretrain, then fine-tune) and saves it with the model as safetensors. Training runs on torch; once the weights are final (after
 training, after load) ``prepare_inference`` exports them to ONNX Runtime where
 ``components.text.onnx_encoder`` allows it, and ``encode`` uses that until training resumes.
+``prepare_inference(int8=True)`` adds an int8 copy of those weights for ``encode``: the classifier
+asks for it only when its hold-out showed the copy keeps accuracy (``components.fusion.training``).
 """
 
 from pathlib import Path
@@ -28,26 +30,39 @@ class TunedTextEncoder(nn.Module):
         self.model, self.dimension = open_sentence_transformer(path)
         self.max_length = int(max_length)
         self._onnx: Optional[OnnxSentenceModel] = None
+        self._int8: Optional[OnnxSentenceModel] = None
+        self._int8_on = False
 
     @property
     def backend(self) -> str:
-        """What ``encode`` runs on: "onnx" (ONNX Runtime, frozen weights) or "torch"."""
+        """What ``encode`` runs on: "onnx-int8", "onnx" (ONNX Runtime, frozen weights) or "torch"."""
+        if self._int8_on:
+            return "onnx-int8"
         return "onnx" if self._onnx is not None else "torch"
 
-    def prepare_inference(self) -> None:
-        """Freezes the current weights into an ONNX Runtime session (per the backend setting)."""
+    def prepare_inference(self, int8: bool = False) -> None:
+        """Freezes the current weights into an ONNX Runtime session (per the backend setting),
+        and with ``int8`` into an int8 one too, which ``encode`` then uses where it could be built."""
         self.eval()
         self._onnx = accelerate(self.model, "fine-tuned copy")
+        self._int8 = self._onnx.int8_copy(self.model, "fine-tuned copy") if int8 and self._onnx is not None else None
+        self._int8_on = self._int8 is not None
+
+    def use_int8(self, on: bool) -> None:
+        """Switches ``encode`` between the int8 copy (if ``prepare_inference`` built one) and float."""
+        self._int8_on = bool(on) and self._int8 is not None
 
     def train(self, mode: bool = True) -> "TunedTextEncoder":
-        """Training changes the weights, so the ONNX Runtime copy of them is dropped."""
+        """Training changes the weights, so the ONNX Runtime copies of them are dropped."""
         if mode:
-            self._onnx = None
+            self._onnx = self._int8 = None
+            self._int8_on = False
         return super().train(mode)
 
     def load_state_dict(self, *args, **kwargs):
-        """New weights: the ONNX Runtime copy of the old ones is dropped."""
-        self._onnx = None
+        """New weights: the ONNX Runtime copies of the old ones are dropped."""
+        self._onnx = self._int8 = None
+        self._int8_on = False
         return super().load_state_dict(*args, **kwargs)
 
     def _tokenize(self, texts: Sequence[str], tensors: str):
@@ -75,11 +90,12 @@ class TunedTextEncoder(nn.Module):
         """Inference in batches, sorted by length so little time goes into padding."""
         order = np.argsort([len(t or "") for t in texts], kind="stable")
         result = np.zeros((len(texts), self.width), dtype=np.float32)
-        if self._onnx is not None:
+        session = self._int8 if self._int8_on else self._onnx
+        if session is not None:
             for start in range(0, len(order), batch_size):
                 rows = [i for i in order[start : start + batch_size] if texts[i] and texts[i].strip()]
                 if rows:
-                    result[rows, : self.dimension] = self._encode_onnx([texts[i] for i in rows])
+                    result[rows, : self.dimension] = self._encode_onnx(session, [texts[i] for i in rows])
                     result[rows, self.dimension] = 1.0
             return result
         was_training = self.training
@@ -91,21 +107,21 @@ class TunedTextEncoder(nn.Module):
         self.train(was_training)
         return result
 
-    def _encode_onnx(self, texts: List[str]) -> np.ndarray:
+    def _encode_onnx(self, session: OnnxSentenceModel, texts: List[str]) -> np.ndarray:
         """``forward``'s sentence vectors on ONNX Runtime (same tokenization, pooling, normalising)."""
         batch = self._tokenize(texts, "np")
-        tokens = self._onnx.token_embeddings(batch["input_ids"], batch["attention_mask"])
-        return l2_normalize(self._onnx.sentence_embeddings(tokens, batch["attention_mask"]))
+        tokens = session.token_embeddings(batch["input_ids"], batch["attention_mask"])
+        return l2_normalize(session.sentence_embeddings(tokens, batch["attention_mask"]))
 
     def save(self, directory: Path) -> None:
         """Writes a sentence-transformers folder (safetensors weights, tokenizer, config)."""
         self.model.save(str(directory / ENCODER_DIR), safe_serialization=True)
 
     @classmethod
-    def load(cls, directory: Path, max_length: int) -> "TunedTextEncoder":
-        """The saved copy, ready for inference (on ONNX Runtime where allowed)."""
+    def load(cls, directory: Path, max_length: int, int8: bool = False) -> "TunedTextEncoder":
+        """The saved copy, ready for inference (on ONNX Runtime where allowed; int8 if asked)."""
         encoder = cls(directory / ENCODER_DIR, max_length)
-        encoder.prepare_inference()
+        encoder.prepare_inference(int8)
         return encoder
 
 

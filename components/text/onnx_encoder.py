@@ -8,6 +8,11 @@ checked at every load: the environment variable named by ``BACKEND_VARIABLE`` de
 each load so one process can load the same model both ways (the benchmark does).
 
 bf16 is not offered: it needs AVX512-BF16 or AMX, which the machines this was measured on lack.
+
+``OnnxSentenceModel.int8_copy`` gives the same transformer with int8 weights (ONNX Runtime's
+dynamic quantization). Its vectors are not torch's within the parity tolerance (cosine ~0.99), so
+nothing here switches it on: only a caller that checks its own accuracy with it may (the fusion
+classifier does, on its hold-out, for the encoder copy it fine-tunes).
 """
 
 import io
@@ -38,6 +43,11 @@ PARITY_PROBES = (
     "refund " * 300,  # longer than any model's window: exercises truncation
 )
 ONNX_OPSET = 17
+# Lowest cosine between the int8 copy's and the float copy's vectors on PARITY_PROBES for the
+# int8 copy to be offered at all: a guard against a quantizer that breaks the graph, not an
+# accuracy check. Measured on a Banking77-tuned MiniLM: lowest 0.979 over 1,003 validation
+# sentences, median 0.994.
+INT8_MIN_COSINE = 0.95
 
 
 class EncoderBackendError(RuntimeError):
@@ -126,12 +136,14 @@ def _hidden_states_module(network):
 class OnnxSentenceModel:
     """The exported transformer in an ONNX Runtime session, plus the model's pooling in numpy."""
 
-    def __init__(self, model: "SentenceTransformer", num_threads: int) -> None:
+    def __init__(self, model: "SentenceTransformer", num_threads: int, graph: Optional[bytes] = None) -> None:
         import onnxruntime as ort
 
+        self.graph = graph if graph is not None else _export(model)  # kept for ``int8_copy``
+        self.num_threads = max(1, int(num_threads))
         self.normalizes = len(list(model)) == 3  # the Normalize module (unsupported_reason checked)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, int(num_threads))
+        options.intra_op_num_threads = self.num_threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # ORT's threads spin between runs by default; on shared cores that made one sentence
@@ -139,9 +151,7 @@ class OnnxSentenceModel:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(
-            _export(model), options, providers=["CPUExecutionProvider"]
-        )
+        self.session = ort.InferenceSession(self.graph, options, providers=["CPUExecutionProvider"])
 
     def token_embeddings(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """(batch, pieces, dimension) hidden states, as the torch Transformer module gives them."""
@@ -158,6 +168,52 @@ class OnnxSentenceModel:
         features = tokenize(model, texts)
         tokens = self.token_embeddings(features["input_ids"], features["attention_mask"])
         return self.sentence_embeddings(tokens, features["attention_mask"]).astype(np.float32)
+
+
+    def int8_copy(self, model: "SentenceTransformer", label: str) -> Optional["OnnxSentenceModel"]:
+        """The same transformer with int8 weights, or None (with a warning) if its vectors stray.
+
+        Weights per output channel, signed (``quantize_dynamic``'s QInt8, per_channel); activations
+        are quantized per run. On a Banking77-tuned MiniLM this kept every validation answer
+        (924 of 1,003 right, as in float) and took the parse from 15.3 to 11.7 ms (p50, 2 cores);
+        unsigned weights (924, 12.4 ms) and reduce_range (925, 12.9 ms) were slower.
+        """
+        try:
+            copy = OnnxSentenceModel(model, self.num_threads, graph=quantize_int8(self.graph))
+            vectors, reference = copy.encode(model, PARITY_PROBES), self.encode(model, PARITY_PROBES)
+        except Exception as e:  # noqa: BLE001 - any quantizer/runtime failure: keep the float copy
+            logger.warning("Text encoder %s stays in float: int8 quantization failed (%s: %s).", label, type(e).__name__, e)
+            return None
+        cosine = float((l2_normalize(vectors) * l2_normalize(reference)).sum(axis=1).min())
+        if cosine < INT8_MIN_COSINE:
+            logger.warning(
+                "Text encoder %s stays in float: its int8 vectors differ too much (lowest cosine %.4f < %s).",
+                label, cosine, INT8_MIN_COSINE,
+            )
+            return None
+        logger.info("Text encoder %s has an int8 copy (lowest cosine to float %.4f).", label, cosine)
+        return copy
+
+
+def quantize_int8(graph: bytes) -> bytes:
+    """ONNX Runtime's dynamic quantization of a float graph: int8 weights per output channel."""
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        target = os.path.join(folder, "int8.onnx")
+        quiet = logging.getLogger()  # the quantizer logs a pre-processing hint on the root logger
+        level = quiet.level
+        quiet.setLevel(max(level, logging.ERROR))
+        try:
+            quantize_dynamic(onnx.load_from_string(graph), target, per_channel=True, weight_type=QuantType.QInt8)
+        finally:
+            quiet.setLevel(level)
+        with open(target, "rb") as handle:
+            return handle.read()
 
 
 def _export(model: "SentenceTransformer") -> bytes:
