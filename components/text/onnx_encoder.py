@@ -136,10 +136,14 @@ def _hidden_states_module(network):
 class OnnxSentenceModel:
     """The exported transformer in an ONNX Runtime session, plus the model's pooling in numpy."""
 
-    def __init__(self, model: "SentenceTransformer", num_threads: int, graph: Optional[bytes] = None) -> None:
+    def __init__(
+        self, model: "SentenceTransformer", num_threads: int, graph: Optional[bytes] = None, keep_graph: bool = False
+    ) -> None:
         import onnxruntime as ort
 
-        self.graph = graph if graph is not None else _export(model)  # kept for ``int8_copy``
+        graph = graph if graph is not None else _export(model)
+        # The exported bytes (~90 MB for MiniLM) stay only for ``int8_copy``, which drops them.
+        self.graph: Optional[bytes] = graph if keep_graph else None
         self.num_threads = max(1, int(num_threads))
         self.normalizes = len(list(model)) == 3  # the Normalize module (unsupported_reason checked)
         options = ort.SessionOptions()
@@ -151,7 +155,7 @@ class OnnxSentenceModel:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(self.graph, options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
     def token_embeddings(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """(batch, pieces, dimension) hidden states, as the torch Transformer module gives them."""
@@ -169,17 +173,20 @@ class OnnxSentenceModel:
         tokens = self.token_embeddings(features["input_ids"], features["attention_mask"])
         return self.sentence_embeddings(tokens, features["attention_mask"]).astype(np.float32)
 
-
     def int8_copy(self, model: "SentenceTransformer", label: str) -> Optional["OnnxSentenceModel"]:
         """The same transformer with int8 weights, or None (with a warning) if its vectors stray.
+        Needs the graph kept at construction (``keep_graph``) and releases it.
 
         Weights per output channel, signed (``quantize_dynamic``'s QInt8, per_channel); activations
         are quantized per run. On a Banking77-tuned MiniLM this kept every validation answer
         (924 of 1,003 right, as in float) and took the parse from 15.3 to 11.7 ms (p50, 2 cores);
         unsigned weights (924, 12.4 ms) and reduce_range (925, 12.9 ms) were slower.
         """
+        graph, self.graph = self.graph, None
+        if graph is None:
+            raise ValueError("int8_copy needs the float graph: build the OnnxSentenceModel with keep_graph=True")
         try:
-            copy = OnnxSentenceModel(model, self.num_threads, graph=quantize_int8(self.graph))
+            copy = OnnxSentenceModel(model, self.num_threads, graph=quantize_int8(graph))
             vectors, reference = copy.encode(model, PARITY_PROBES), self.encode(model, PARITY_PROBES)
         except Exception as e:  # noqa: BLE001 - any quantizer/runtime failure: keep the float copy
             logger.warning("Text encoder %s stays in float: int8 quantization failed (%s: %s).", label, type(e).__name__, e)
@@ -266,13 +273,13 @@ def parity(model: "SentenceTransformer", onnx_model: OnnxSentenceModel, probes: 
 
 
 def accelerate(
-    model: "SentenceTransformer", label: str, num_threads: Optional[int] = None
+    model: "SentenceTransformer", label: str, num_threads: Optional[int] = None, keep_graph: bool = False
 ) -> Optional[OnnxSentenceModel]:
     """ONNX Runtime for this model per ``BACKEND_VARIABLE``, or None where torch should run.
 
     ``auto`` falls back to torch with one warning saying why; ``onnx`` raises
     ``EncoderBackendError`` instead; ``torch`` never tries. ``num_threads`` defaults to torch's
-    thread count in force (``components.threads`` sets it).
+    thread count in force (``components.threads`` sets it). ``keep_graph``: for ``int8_copy``.
     """
     backend = requested_backend()
     if backend == TORCH:
@@ -286,7 +293,7 @@ def accelerate(
     onnx_model: Optional[OnnxSentenceModel] = None
     if reason is None:
         try:
-            onnx_model = OnnxSentenceModel(model, num_threads)
+            onnx_model = OnnxSentenceModel(model, num_threads, keep_graph=keep_graph)
             cosine = parity(model, onnx_model)
         except Exception as e:  # noqa: BLE001 - any export/runtime failure means: use torch
             reason = f"the ONNX export or ONNX Runtime failed ({type(e).__name__}: {e})"
