@@ -154,22 +154,15 @@ def test_fusion_classifier_ranks_intents_identically_on_both_backends(
     assert [m.get(INTENT)["name"] for m in on_onnx[:3]] == ["order_status", "thank", "damaged_item"]
 
 
-def test_fine_tuned_encoder_predicts_the_same_on_both_backends_after_training_and_load(
-    model_storage, resource, execution_context, monkeypatch
-):
+def counted_shop_examples(model_storage, resource, execution_context):
+    """The shop examples tokenized and word-counted (alias "words"), and a parse of UNSEEN plus an
+    empty text through the same tokenizer and counts, then the given classifier."""
     data = examples(SHOP_EXAMPLES)
     tokenizer = make_component(WhitespaceTokenizer, model_storage, resource, execution_context)
     counts = make_component(CountVectorsFeaturizer, model_storage, resource, execution_context, {"alias": "words"})
     tokenizer.process_training_data(data)
     counts.train(data)
     counts.process_training_data(data)
-    monkeypatch.setenv(BACKEND_VARIABLE, "auto")
-    classifier = make_component(
-        MultimodalFusionClassifier, model_storage, resource, execution_context,
-        {**FAST, "sparse_origins": ["words"], "fine_tune_encoder": True, "fine_tune_epochs": 1, "fine_tune_batch_size": 8},
-    )
-    classifier.train(data)
-    assert classifier._encoder.backend == "onnx"  # the final weights, frozen for inference
 
     def parse(component):
         messages = [Message(data={TEXT: t}) for t in UNSEEN + [""]]
@@ -177,6 +170,21 @@ def test_fine_tuned_encoder_predicts_the_same_on_both_backends_after_training_an
         counts.process(messages)
         component.process(messages)
         return messages
+
+    return data, parse
+
+
+def test_fine_tuned_encoder_predicts_the_same_on_both_backends_after_training_and_load(
+    model_storage, resource, execution_context, monkeypatch
+):
+    data, parse = counted_shop_examples(model_storage, resource, execution_context)
+    monkeypatch.setenv(BACKEND_VARIABLE, "auto")
+    classifier = make_component(
+        MultimodalFusionClassifier, model_storage, resource, execution_context,
+        {**FAST, "sparse_origins": ["words"], "fine_tune_encoder": True, "fine_tune_epochs": 1, "fine_tune_batch_size": 8},
+    )
+    classifier.train(data)
+    assert classifier._encoder.backend == "onnx"  # the final weights, frozen for inference
 
     trained = parse(classifier)
     loaded = {}
@@ -199,12 +207,7 @@ def test_fine_tuned_encoder_predicts_the_same_on_both_backends_after_training_an
 def test_fine_tuned_encoder_predicts_in_int8_when_its_hold_out_keeps_the_score(
     model_storage, resource, execution_context, monkeypatch
 ):
-    data = examples(SHOP_EXAMPLES)
-    tokenizer = make_component(WhitespaceTokenizer, model_storage, resource, execution_context)
-    counts = make_component(CountVectorsFeaturizer, model_storage, resource, execution_context, {"alias": "words"})
-    tokenizer.process_training_data(data)
-    counts.train(data)
-    counts.process_training_data(data)
+    data, parse = counted_shop_examples(model_storage, resource, execution_context)
     monkeypatch.setenv(BACKEND_VARIABLE, "auto")
     config = {
         **FAST, "validation_fraction": 0.25, "sparse_origins": ["words"], "fine_tune_encoder": True,
@@ -228,13 +231,6 @@ def test_fine_tuned_encoder_predicts_in_int8_when_its_hold_out_keeps_the_score(
     encoder.use_int8(True)
     similarity = cosines(int8_vectors[:, :-1], float_vectors[:, :-1])
     assert (similarity > 0.95).all() and (similarity < 0.999999).any()
-
-    def parse(component):
-        messages = [Message(data={TEXT: t}) for t in UNSEEN + [""]]
-        tokenizer.process(messages)
-        counts.process(messages)
-        component.process(messages)
-        return messages
 
     trained = parse(classifier)
     loaded = {}
