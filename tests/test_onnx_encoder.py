@@ -174,6 +174,17 @@ def counted_shop_examples(model_storage, resource, execution_context):
     return data, parse
 
 
+def load_per_backend(classifier, backends, model_storage, execution_context, monkeypatch):
+    """The trained classifier loaded once per encoder backend setting (the variable is read at load)."""
+    loaded = {}
+    for backend in backends:
+        monkeypatch.setenv(BACKEND_VARIABLE, backend)
+        loaded[backend] = MultimodalFusionClassifier.load(
+            classifier._config, model_storage, classifier._resource, execution_context(f"loaded-{backend}")
+        )
+    return loaded
+
+
 def test_fine_tuned_encoder_predicts_the_same_on_both_backends_after_training_and_load(
     model_storage, resource, execution_context, monkeypatch
 ):
@@ -187,12 +198,8 @@ def test_fine_tuned_encoder_predicts_the_same_on_both_backends_after_training_an
     assert classifier._encoder.backend == "onnx"  # the final weights, frozen for inference
 
     trained = parse(classifier)
-    loaded = {}
+    loaded = load_per_backend(classifier, ("torch", "onnx"), model_storage, execution_context, monkeypatch)
     for backend in ("torch", "onnx"):
-        monkeypatch.setenv(BACKEND_VARIABLE, backend)
-        loaded[backend] = MultimodalFusionClassifier.load(
-            classifier._config, model_storage, classifier._resource, execution_context(f"loaded-{backend}")
-        )
         assert loaded[backend]._encoder.backend == backend
     on_torch, on_onnx = parse(loaded["torch"]), parse(loaded["onnx"])
     assert_same_rankings(trained[:-1], on_torch[:-1])
@@ -233,12 +240,7 @@ def test_fine_tuned_encoder_predicts_in_int8_when_its_hold_out_keeps_the_score(
     assert (similarity > 0.95).all() and (similarity < 0.999999).any()
 
     trained = parse(classifier)
-    loaded = {}
-    for backend in ("onnx", "torch"):
-        monkeypatch.setenv(BACKEND_VARIABLE, backend)
-        loaded[backend] = MultimodalFusionClassifier.load(
-            classifier._config, model_storage, classifier._resource, execution_context(f"int8-{backend}")
-        )
+    loaded = load_per_backend(classifier, ("onnx", "torch"), model_storage, execution_context, monkeypatch)
     assert loaded["onnx"]._encoder.backend == "onnx-int8"  # the choice travels with the model
     assert loaded["torch"]._encoder.backend == "torch"  # int8 is a copy on ONNX Runtime only
     on_load = parse(loaded["onnx"])
