@@ -50,6 +50,7 @@ from components.evaluation.runner import (  # noqa: E402
     write_nlu_yaml,
 )
 from components.evaluation.stats import latency_ms  # noqa: E402
+from components.fusion.tuned_encoder import TunedTextEncoder  # noqa: E402
 
 SYSTEMS = {
     "stock_diet": ROOT / "bench/configs/stock_diet.yml",
@@ -86,8 +87,8 @@ class NodeTimer(GraphNodeHook):
         for node in agent.processor.graph_runner._instantiated_nodes.values():
             if issubclass(node._component_class, (Featurizer, IntentClassifier)):
                 node._hooks.append(self)
-            encoder = getattr(node._component, "_encoder", None)
-            if encoder is not None and hasattr(encoder, "backend"):
+            encoder = getattr(node._component, "_encoder", None)  # featurizers have one too
+            if isinstance(encoder, TunedTextEncoder):
                 self.tuned_encoder_backend = encoder.backend
 
     def on_before_node(self, node_name, execution_context, config, received_inputs) -> Dict:

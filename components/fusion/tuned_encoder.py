@@ -43,8 +43,8 @@ class TunedTextEncoder(nn.Module):
     def prepare_inference(self, int8: bool = False, keep_float: bool = True) -> None:
         """Freezes the current weights into an ONNX Runtime session (per the backend setting),
         and with ``int8`` into an int8 one too, which ``encode`` then uses where it could be built.
-        ``keep_float=False`` drops the float session once the int8 one serves (saves ~90 MB;
-        ``use_int8(False)`` then runs torch)."""
+        ``keep_float=False`` drops the float session once the int8 one serves (MiniLM's float graph
+        is 90 MB, the int8 one 23 MB); ``use_int8(False)`` then runs torch."""
         self.eval()
         self._onnx = accelerate(self.model, "fine-tuned copy", keep_graph=int8)
         self._int8 = self._onnx.int8_copy(self.model, "fine-tuned copy") if int8 and self._onnx is not None else None

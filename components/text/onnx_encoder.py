@@ -191,7 +191,7 @@ class OnnxSentenceModel:
         except Exception as e:  # noqa: BLE001 - any quantizer/runtime failure: keep the float copy
             logger.warning("Text encoder %s stays in float: int8 quantization failed (%s: %s).", label, type(e).__name__, e)
             return None
-        cosine = float((l2_normalize(vectors) * l2_normalize(reference)).sum(axis=1).min())
+        cosine = lowest_cosine(vectors, reference)
         if cosine < INT8_MIN_COSINE:
             logger.warning(
                 "Text encoder %s stays in float: its int8 vectors differ too much (lowest cosine %.4f < %s).",
@@ -212,15 +212,20 @@ def quantize_int8(graph: bytes) -> bytes:
     with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         target = os.path.join(folder, "int8.onnx")
-        quiet = logging.getLogger()  # the quantizer logs a pre-processing hint on the root logger
-        level = quiet.level
-        quiet.setLevel(max(level, logging.ERROR))
+        # The quantizer warns on the root logger that the graph was not pre-processed; only that
+        # hint is dropped (a filter on root sees only records logged on root itself).
+        root = logging.getLogger()
+        root.addFilter(_drop_preprocessing_hint)
         try:
             quantize_dynamic(onnx.load_from_string(graph), target, per_channel=True, weight_type=QuantType.QInt8)
         finally:
-            quiet.setLevel(level)
+            root.removeFilter(_drop_preprocessing_hint)
         with open(target, "rb") as handle:
             return handle.read()
+
+
+def _drop_preprocessing_hint(record: logging.LogRecord) -> bool:
+    return "pre-processing before quantization" not in record.getMessage()
 
 
 def _export(model: "SentenceTransformer") -> bytes:
@@ -267,9 +272,12 @@ def parity(model: "SentenceTransformer", onnx_model: OnnxSentenceModel, probes: 
             reference = model.forward(features)["sentence_embedding"].numpy()
     finally:
         network.train(was_training)
-    accelerated = onnx_model.encode(model, probes)
-    cosine = (l2_normalize(reference) * l2_normalize(accelerated)).sum(axis=1)
-    return float(cosine.min())
+    return lowest_cosine(reference, onnx_model.encode(model, probes))
+
+
+def lowest_cosine(first: np.ndarray, second: np.ndarray) -> float:
+    """The lowest cosine between matching rows of two sets of vectors."""
+    return float((l2_normalize(first) * l2_normalize(second)).sum(axis=1).min())
 
 
 def accelerate(
