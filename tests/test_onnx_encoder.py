@@ -12,7 +12,9 @@ from rasa.shared.nlu.training_data.message import Message
 from components.fusion_classifier import MultimodalFusionClassifier
 from components.sentence_featurizer import SentenceEmbeddingFeaturizer
 from components.text.encoder import default_model_path, load_encoder, open_sentence_transformer
-from components.text.onnx_encoder import BACKEND_VARIABLE, PARITY_MIN_COSINE, EncoderBackendError
+from components.fusion.tuned_encoder import INT8_GRAPH_FILE
+from components.text import onnx_encoder
+from components.text.onnx_encoder import BACKEND_VARIABLE, INT8_MIN_COSINE, PARITY_MIN_COSINE, EncoderBackendError
 from tests.nlu_pipeline import SHOP_EXAMPLES, examples, make_component
 
 FAST = {"epochs": 40, "validation_fraction": 0.0, "hidden_size": 64, "num_heads": 2}
@@ -211,8 +213,19 @@ def test_fine_tuned_encoder_predicts_the_same_on_both_backends_after_training_an
     assert loaded["onnx"]._encoder.backend == "torch"
 
 
+def assert_loads_with_warnings(load, parse, caplog, backend, trained, count):
+    """``load()`` gives a classifier serving ``backend`` with ``trained``'s intents, and logs ``count`` warnings."""
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="components.text.onnx_encoder"):
+        loaded = load()
+    warnings = [r for r in caplog.records if r.name == "components.text.onnx_encoder"]
+    assert len(warnings) == count and all(r.levelno == logging.WARNING for r in warnings)
+    assert loaded._encoder.backend == backend
+    assert [m.get(INTENT)["name"] for m in parse(loaded)] == [m.get(INTENT)["name"] for m in trained]
+
+
 def test_fine_tuned_encoder_predicts_in_int8_when_its_hold_out_keeps_the_score(
-    model_storage, resource, execution_context, monkeypatch
+    model_storage, resource, execution_context, monkeypatch, caplog
 ):
     data, parse = counted_shop_examples(model_storage, resource, execution_context)
     monkeypatch.setenv(BACKEND_VARIABLE, "auto")
@@ -240,6 +253,8 @@ def test_fine_tuned_encoder_predicts_in_int8_when_its_hold_out_keeps_the_score(
     assert (similarity > 0.95).all() and (similarity < 0.999999).any()
 
     trained = parse(classifier)
+    with model_storage.read_from(classifier._resource) as directory:
+        assert (directory / INT8_GRAPH_FILE).stat().st_size > 5_000_000  # the chosen graph, saved
     loaded = load_per_backend(classifier, ("onnx", "torch"), model_storage, execution_context, monkeypatch)
     assert loaded["onnx"]._encoder.backend == "onnx-int8"  # the choice travels with the model
     assert loaded["torch"]._encoder.backend == "torch"  # int8 is a copy on ONNX Runtime only
@@ -247,6 +262,17 @@ def test_fine_tuned_encoder_predicts_in_int8_when_its_hold_out_keeps_the_score(
     assert_same_rankings(trained[:-1], on_load[:-1])
     assert [m.get(INTENT)["name"] for m in on_load[:3]] == [m.get(INTENT)["name"] for m in parse(loaded["torch"])[:3]]
     assert on_load[-1].get(INTENT) == {"name": None, "confidence": 0.0}
+
+    # A saved int8 graph the guard refuses, or a damaged one, is not served; predictions go on.
+    def load():
+        return load_per_backend(classifier, ("onnx",), model_storage, execution_context, monkeypatch)["onnx"]
+
+    monkeypatch.setattr(onnx_encoder, "INT8_MIN_COSINE", 0.999999)  # int8 is never that close
+    assert_loads_with_warnings(load, parse, caplog, "onnx", trained, 2)  # saved graph, then a new one
+    monkeypatch.setattr(onnx_encoder, "INT8_MIN_COSINE", INT8_MIN_COSINE)
+    with model_storage.read_from(classifier._resource) as directory:
+        (directory / INT8_GRAPH_FILE).write_bytes(b"not an onnx graph")
+    assert_loads_with_warnings(load, parse, caplog, "onnx-int8", trained, 1)  # quantized at load instead
 
     # Switched off, the tuned encoder stays in float and measures nothing.
     monkeypatch.setenv(BACKEND_VARIABLE, "auto")

@@ -7,6 +7,8 @@ training, after load) ``prepare_inference`` exports them to ONNX Runtime where
 ``components.text.onnx_encoder`` allows it, and ``encode`` uses that until training resumes.
 ``prepare_inference(int8=True)`` adds an int8 copy of those weights for ``encode``: the classifier
 asks for it only when its hold-out showed the copy keeps accuracy (``components.fusion.training``).
+The int8 graph the hold-out chose is saved beside the weights (``INT8_GRAPH_FILE``), so a load
+serves exactly that graph without quantizing again; a model saved without it is quantized at load.
 """
 
 from pathlib import Path
@@ -17,9 +19,11 @@ import torch
 from torch import nn
 
 from components.text.encoder import open_sentence_transformer
-from components.text.onnx_encoder import OnnxSentenceModel, accelerate, l2_normalize
+from components.text.onnx_encoder import OnnxSentenceModel, accelerate, l2_normalize, load_int8
 
 ENCODER_DIR = "encoder"
+INT8_GRAPH_FILE = "encoder_int8.onnx"
+LABEL = "fine-tuned copy"
 
 
 class TunedTextEncoder(nn.Module):
@@ -46,8 +50,9 @@ class TunedTextEncoder(nn.Module):
         ``keep_float=False`` drops the float session once the int8 one serves (MiniLM's float graph
         is 90 MB, the int8 one 23 MB); ``use_int8(False)`` then runs torch."""
         self.eval()
-        self._onnx = accelerate(self.model, "fine-tuned copy", keep_graph=int8)
-        self._int8 = self._onnx.int8_copy(self.model, "fine-tuned copy") if int8 and self._onnx is not None else None
+        self._onnx = accelerate(self.model, LABEL, keep_graph=int8)
+        # The int8 graph stays in memory while the float session does (training): ``save`` writes it.
+        self._int8 = self._onnx.int8_copy(self.model, LABEL, keep_graph=keep_float) if int8 and self._onnx is not None else None
         self._int8_on = self._int8 is not None
         if self._int8_on and not keep_float:
             self._onnx = None
@@ -118,13 +123,24 @@ class TunedTextEncoder(nn.Module):
         return l2_normalize(session.sentence_embeddings(tokens, batch["attention_mask"]))
 
     def save(self, directory: Path) -> None:
-        """Writes a sentence-transformers folder (safetensors weights, tokenizer, config)."""
+        """Writes a sentence-transformers folder (safetensors weights, tokenizer, config), and the
+        int8 graph beside it when one serves (~23 MB for MiniLM)."""
         self.model.save(str(directory / ENCODER_DIR), safe_serialization=True)
+        if self._int8_on and self._int8.graph is not None:
+            (directory / INT8_GRAPH_FILE).write_bytes(self._int8.graph)
 
     @classmethod
     def load(cls, directory: Path, max_length: int, int8: bool = False) -> "TunedTextEncoder":
-        """The saved copy, ready for inference (on ONNX Runtime where allowed; int8 if asked)."""
+        """The saved copy, ready for inference (on ONNX Runtime where allowed; int8 if asked: the
+        saved int8 graph where there is a usable one, else quantized from the weights now)."""
         encoder = cls(directory / ENCODER_DIR, max_length)
+        saved = directory / INT8_GRAPH_FILE
+        if int8 and saved.is_file():
+            encoder.eval()
+            encoder._int8 = load_int8(encoder.model, LABEL, saved.read_bytes())
+            encoder._int8_on = encoder._int8 is not None
+            if encoder._int8_on:
+                return encoder
         encoder.prepare_inference(int8, keep_float=False)
         return encoder
 

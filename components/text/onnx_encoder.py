@@ -12,7 +12,8 @@ bf16 is not offered: it needs AVX512-BF16 or AMX, which the machines this was me
 ``OnnxSentenceModel.int8_copy`` gives the same transformer with int8 weights (ONNX Runtime's
 dynamic quantization). Its vectors are not torch's within the parity tolerance (cosine ~0.99), so
 nothing here switches it on: only a caller that checks its own accuracy with it may (the fusion
-classifier does, on its hold-out, for the encoder copy it fine-tunes).
+classifier does, on its hold-out, for the encoder copy it fine-tunes). That caller saves the int8
+graph it scored with its weights, and ``load_int8`` serves it again without re-quantizing.
 """
 
 import io
@@ -142,7 +143,8 @@ class OnnxSentenceModel:
         import onnxruntime as ort
 
         graph = graph if graph is not None else _export(model)
-        # The exported bytes (~90 MB for MiniLM) stay only for ``int8_copy``, which drops them.
+        # The graph's bytes stay only when asked: a float graph (~90 MB for MiniLM) for
+        # ``int8_copy``, which drops it; an int8 one (~23 MB) for its owner to save.
         self.graph: Optional[bytes] = graph if keep_graph else None
         self.num_threads = max(1, int(num_threads))
         self.normalizes = len(list(model)) == 3  # the Normalize module (unsupported_reason checked)
@@ -173,9 +175,12 @@ class OnnxSentenceModel:
         tokens = self.token_embeddings(features["input_ids"], features["attention_mask"])
         return self.sentence_embeddings(tokens, features["attention_mask"]).astype(np.float32)
 
-    def int8_copy(self, model: "SentenceTransformer", label: str) -> Optional["OnnxSentenceModel"]:
+    def int8_copy(
+        self, model: "SentenceTransformer", label: str, keep_graph: bool = False
+    ) -> Optional["OnnxSentenceModel"]:
         """The same transformer with int8 weights, or None (with a warning) if its vectors stray.
-        Needs the graph kept at construction (``keep_graph``) and releases it.
+        Needs the graph kept at construction (``keep_graph``) and releases it; the copy keeps its
+        own int8 graph with ``keep_graph``, so that it can be saved and loaded with ``load_int8``.
 
         Weights per output channel, signed (``quantize_dynamic``'s QInt8, per_channel); activations
         are quantized per run. On a Banking77-tuned MiniLM this kept every validation answer
@@ -186,20 +191,58 @@ class OnnxSentenceModel:
         if graph is None:
             raise ValueError("int8_copy needs the float graph: build the OnnxSentenceModel with keep_graph=True")
         try:
-            copy = OnnxSentenceModel(model, self.num_threads, graph=quantize_int8(graph))
+            copy = OnnxSentenceModel(model, self.num_threads, graph=quantize_int8(graph), keep_graph=keep_graph)
             vectors, reference = copy.encode(model, PARITY_PROBES), self.encode(model, PARITY_PROBES)
         except Exception as e:  # noqa: BLE001 - any quantizer/runtime failure: keep the float copy
             logger.warning("Text encoder %s stays in float: int8 quantization failed (%s: %s).", label, type(e).__name__, e)
             return None
         cosine = lowest_cosine(vectors, reference)
-        if cosine < INT8_MIN_COSINE:
-            logger.warning(
-                "Text encoder %s stays in float: its int8 vectors differ too much (lowest cosine %.4f < %s).",
-                label, cosine, INT8_MIN_COSINE,
-            )
+        if not _passes_int8_guard(label, cosine, "stays in float: its int8 vectors differ too much"):
             return None
         logger.info("Text encoder %s has an int8 copy (lowest cosine to float %.4f).", label, cosine)
         return copy
+
+
+def load_int8(
+    model: "SentenceTransformer", label: str, graph: bytes, num_threads: Optional[int] = None
+) -> Optional[OnnxSentenceModel]:
+    """A saved int8 graph (``int8_copy``'s, kept with the model's weights) in a session, or None.
+
+    Loading it skips the export and the quantization, most of a fine-tuned model's load time
+    (measured: docs/design-notes.md). None where the backend setting asks for torch, or (with a
+    warning) where the graph does not run or its vectors are not near the model's own (lowest
+    cosine to torch below ``INT8_MIN_COSINE``: a graph that does not belong to these weights);
+    the caller then builds the copy from the weights. An ONNX graph is data, not code.
+    """
+    if requested_backend() == TORCH:
+        return None
+    try:
+        copy = OnnxSentenceModel(model, _thread_count(num_threads), graph=graph)
+        cosine = parity(model, copy)
+    except Exception as e:  # noqa: BLE001 - a damaged or foreign file: rebuild from the weights
+        logger.warning("Text encoder %s rebuilds its int8 copy: the saved graph does not run (%s: %s).", label, type(e).__name__, e)
+        return None
+    if not _passes_int8_guard(label, cosine, "rebuilds its int8 copy: the saved graph does not match its weights"):
+        return None
+    logger.info("Text encoder %s: saved int8 graph loaded (lowest cosine to torch %.4f).", label, cosine)
+    return copy
+
+
+def _passes_int8_guard(label: str, cosine: float, refusal: str) -> bool:
+    """``INT8_MIN_COSINE``'s check; a refusal is logged as a warning that says what was refused."""
+    if cosine >= INT8_MIN_COSINE:
+        return True
+    logger.warning("Text encoder %s %s (lowest cosine %.4f < %s).", label, refusal, cosine, INT8_MIN_COSINE)
+    return False
+
+
+def _thread_count(num_threads: Optional[int]) -> int:
+    """The given count, or torch's thread count in force (``components.threads`` sets it)."""
+    if num_threads is not None:
+        return num_threads
+    import torch
+
+    return torch.get_num_threads()
 
 
 def quantize_int8(graph: bytes) -> bytes:
@@ -293,10 +336,7 @@ def accelerate(
     if backend == TORCH:
         logger.info("Text encoder %s runs on torch (%s=%s).", label, BACKEND_VARIABLE, backend)
         return None
-    if num_threads is None:
-        import torch
-
-        num_threads = torch.get_num_threads()
+    num_threads = _thread_count(num_threads)
     reason = unsupported_reason(model)
     onnx_model: Optional[OnnxSentenceModel] = None
     if reason is None:
