@@ -18,8 +18,12 @@ from typing import Any, Dict, Iterator, List
 import pytest
 import requests
 
+from components.channels import refusals
 from components.channels.media_store import MediaStore
+from components.channels.quotas import UploadQuota
 from components.channels.slack import SlackMediaInput
+from components.channels.uploads import UploadError
+from components.media.errors import human_size
 from components.media.policy import MediaPolicy
 from tests.conftest import ROOT, saved_user_events, serve_rasa
 from tests.fake_slack import FakeSlack, message_event, signed_headers
@@ -188,7 +192,7 @@ def test_wrong_token_gets_slacks_login_page_and_is_reported_as_unauthorized(fake
     """In process: the download refuses Slack's HTML sign-in page instead of storing it."""
     channel = SlackMediaInput("xoxb-wrong", slack_signing_secret="s", slack_api_url=fake_slack.api_url)
     file = fake_slack.add_file("FWRONGTOKEN", "p.jpg", PHOTO.read_bytes(), "image/jpeg", "jpg")
-    references, problems = asyncio.run(channel.collect_files([file]))
+    references, problems = asyncio.run(channel.collect_files([file], "slack-UTEST"))
     assert references == [] and [p.code for p in problems] == ["unauthorized"]
 
 
@@ -196,7 +200,7 @@ def test_url_mode_passes_slack_url_to_the_resolver(fake_slack: FakeSlack) -> Non
     """download_files: false -> the reference is Slack's private URL (resolver fetches it)."""
     channel = SlackMediaInput(BOT_TOKEN, slack_signing_secret="s", download_files=False)
     file = fake_slack.add_file("FURLMODE01", "voice.webm", b"\x1a\x45\xdf\xa3webm", "audio/webm", "webm")
-    references, problems = asyncio.run(channel.collect_files([file]))
+    references, problems = asyncio.run(channel.collect_files([file], "slack-UTEST"))
     assert problems == []
     assert references == [{"type": "audio", "url": file["url_private_download"], "mime": "audio/webm", "name": "voice.webm"}]
     assert fake_slack.file_requests == [] or all("FURLMODE01" not in r["path"] for r in fake_slack.file_requests)
@@ -209,7 +213,7 @@ def test_refused_file_type_names_the_formats_the_channel_accepts(fake_slack: Fak
         media_store=MediaStore(str(tmp_path / "uploads"), policy),
     )
     file = fake_slack.add_file("FSPREADSHEET", "costs.xlsx", b"PK\x03\x04", "application/vnd.ms-excel", "xlsx")
-    references, (problem,) = asyncio.run(channel.collect_files([file]))
+    references, (problem,) = asyncio.run(channel.collect_files([file], "slack-UTEST"))
     assert references == [] and problem.code == "unsupported_type"
     assert problem.message.endswith("Please send a photo (JPEG) or a voice message (OGG/Opus).")
 
@@ -220,7 +224,7 @@ def test_file_over_the_cap_is_refused_while_downloading_whatever_slack_says(fake
     channel = SlackMediaInput(BOT_TOKEN, slack_signing_secret="s", slack_api_url=fake_slack.api_url, media_store=store)
     assert len(PHOTO.read_bytes()) > 5_000
     file = dict(fake_slack.add_file("FBIGPHOTO1", "big.jpg", PHOTO.read_bytes(), "image/jpeg", "jpg"), size=100)
-    references, (problem,) = asyncio.run(channel.collect_files([file]))
+    references, (problem,) = asyncio.run(channel.collect_files([file], "slack-UTEST"))
     assert references == [] and problem.code == "too_large" and "5 kB" in problem.message
     assert [r for r in fake_slack.file_requests if "FBIGPHOTO1" in r["path"]]  # it was downloading
     assert not (tmp_path / "uploads").exists()
@@ -238,9 +242,64 @@ def test_redirect_off_slack_is_not_followed_with_the_token(fake_slack: FakeSlack
             BOT_TOKEN, slack_signing_secret="s", slack_api_url=fake_slack.api_url,
             media_store=MediaStore(str(tmp_path / "uploads")),
         )
-        references, (problem,) = asyncio.run(channel.collect_files([file]))
+        references, (problem,) = asyncio.run(channel.collect_files([file], "slack-UTEST"))
         assert references == [] and problem.code == "unreachable"
         assert [r for r in fake_slack.file_requests if "FREDIRECTS" in r["path"]]  # the redirect was read
         assert elsewhere.file_requests == []
     finally:
         elsewhere.stop()
+
+
+def test_each_slack_users_downloads_count_against_their_upload_quota(fake_slack: FakeSlack, tmp_path: Path) -> None:
+    """In process, through handle_event: past ``upload_max_files`` a Slack user's files are refused
+    with the quota's message, before they are downloaded; their words still reach Rasa, and another
+    user's files are not affected. Past ``upload_max_bytes`` the downloaded file is not stored."""
+    uploads = tmp_path / "uploads"
+    data = PHOTO.read_bytes()
+    handed: List[Any] = []
+
+    async def on_new_message(message: Any) -> None:
+        handed.append(message)
+
+    def send(channel: SlackMediaInput, user: str, text: str, count: int) -> str:
+        """``user`` sends ``count`` new photos (and ``text``); returns the Slack channel replied to."""
+        out = new_channel()
+        files = [fake_slack.add_file(f"F{uuid.uuid4().hex[:9].upper()}", "p.jpg", data, "image/jpeg", "jpg") for _ in range(count)]
+        event = message_event(text, channel=out, user=user, files=files)["event"]
+        asyncio.run(channel.handle_event(on_new_message, event, {"out_channel": out}, f"slack-{user}"))
+        return out
+
+    store = MediaStore(str(uploads))
+    channel = SlackMediaInput(
+        BOT_TOKEN, slack_signing_secret="s", slack_api_url=fake_slack.api_url, media_store=store,
+        quota=UploadQuota.from_config({"upload_max_files": 2}),
+    )
+    customer, other = new_user(), new_user()
+    before = len(fake_slack.file_requests)
+    out = send(channel, customer, "", 3)
+    assert len(fake_slack.file_requests) - before == 2  # the third photo was not downloaded
+    (message,) = handed
+    assert len(message.metadata["attachments"]) == 2
+    (reply,) = fake_slack.posts_to(out)
+    assert reply["text"] == UploadError.refusal(refusals.UPLOAD_RATE_LIMITED, limit=2).message
+
+    out = send(channel, customer, "my parcel is dented", 1)
+    assert len(fake_slack.file_requests) - before == 2
+    assert handed[-1].text == "my parcel is dented" and "attachments" not in handed[-1].metadata
+    assert [p["text"] for p in fake_slack.posts_to(out)] == [reply["text"]]
+
+    send(channel, other, "", 1)
+    assert len(handed[-1].metadata["attachments"]) == 1 and handed[-1].sender_id == f"slack-{other}"
+
+    # Bytes: room for one photo and a half; the second is downloaded, refused and not stored.
+    handed.clear()
+    small = SlackMediaInput(
+        BOT_TOKEN, slack_signing_secret="s", slack_api_url=fake_slack.api_url,
+        media_store=MediaStore(str(tmp_path / "small")),
+        quota=UploadQuota.from_config({"upload_max_bytes": len(data) * 3 // 2}),
+    )
+    out = send(small, customer, "", 2)
+    (message,) = handed
+    assert len(message.metadata["attachments"]) == 1 and len(list((tmp_path / "small").iterdir())) == 1
+    (reply,) = fake_slack.posts_to(out)
+    assert reply["text"] == UploadError.refusal(refusals.UPLOAD_QUOTA_EXCEEDED, limit=human_size(len(data) * 3 // 2)).message

@@ -2,7 +2,8 @@
 
 Why: every upload is written to the media store; without a cap one client can fill the disk in
 seconds. The key is the server-issued identity of the uploader (web chat: the signed session;
-REST: the authenticated sender, or the client address when REST is unauthenticated).
+REST: the authenticated sender, or the client address when REST is unauthenticated; Slack: the
+Slack user whose files the channel downloads).
 
 Counters live in this process's memory (a sliding window per key); with several replicas each
 keeps its own, so the effective cap is per replica. Config keys (channel credentials), defaults

@@ -25,6 +25,9 @@ Files (``download_files``):
 
 A refused file (not a photo or voice clip, too large, damaged) is answered in Slack with the
 media package's customer-facing message; the text of the message, if any, is still handled.
+Downloaded files count against the Slack user's upload quota (``components.channels.quotas``, the
+same keys and defaults as the other channels): past it, files are refused before they are
+downloaded, with the quota's message.
 A text over ``max_text_chars`` (default 5000) gets a polite reply naming the limit and is not
 handled. Conversation ids are Slack's ids behind the ``slack-`` prefix
 (``components.channels.senders``), a namespace the REST channel refuses, so nobody can continue a
@@ -41,6 +44,7 @@ credentials.yml::
       # media_folder: var/media/uploads          (an AttachmentResolver upload root)
       # max_text_chars: 5000
       # upload_retention_hours: 24
+      # upload_max_files: 30, upload_max_bytes: 100000000, upload_window_s: 3600 (per Slack user)
 """
 
 import asyncio
@@ -49,7 +53,7 @@ import json
 import logging
 import urllib.parse
 from http import HTTPStatus
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Text, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Text, Tuple, Union
 
 import aiohttp
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
@@ -62,8 +66,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from components.channels import action_results, nlu_offload
 from components.channels.inbound import TextLimit
 from components.channels.media_store import MediaStore
+from components.channels.quotas import UploadQuota
 from components.channels.senders import SLACK_PREFIX
-from components.channels.uploads import install_retention
+from components.channels.uploads import UploadError, install_retention
 from components.constants import ATTACHMENTS, SLACK_FILE_URLS
 from components.media import errors
 from components.media.errors import AttachmentError
@@ -116,7 +121,8 @@ class SlackMediaInput(SlackInput):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
         """SlackInput's keys plus slack_api_url, download_files, download_timeout_s,
-        media_folder, the media store's limit keys, upload_retention_hours and max_text_chars."""
+        media_folder, the media store's limit keys, upload_retention_hours, max_text_chars and the
+        upload quota keys."""
         if not credentials:
             cls.raise_missing_credentials_exception()
         return cls(
@@ -134,6 +140,7 @@ class SlackMediaInput(SlackInput):
             download_timeout_s=float(credentials.get("download_timeout_s", 15.0)),
             media_store=MediaStore.from_config(credentials),
             text_limit=TextLimit.from_config(credentials),
+            quota=UploadQuota.from_config(credentials),
         )
 
     def __init__(
@@ -152,9 +159,10 @@ class SlackMediaInput(SlackInput):
         download_timeout_s: float = 15.0,
         media_store: Optional[MediaStore] = None,
         text_limit: Optional[TextLimit] = None,
+        quota: Optional[UploadQuota] = None,
     ) -> None:
-        """SlackInput's settings plus where the Slack API is, how files are handled and the
-        text cap."""
+        """SlackInput's settings plus where the Slack API is, how files are handled, the text cap
+        and the upload quota of each Slack user."""
         super().__init__(
             slack_token,
             slack_channel,
@@ -172,6 +180,7 @@ class SlackMediaInput(SlackInput):
         self.download_timeout_s = download_timeout_s
         self.media_store = media_store or MediaStore()
         self.text_limit = text_limit or TextLimit()
+        self.quota = quota or UploadQuota.from_config({})
         self._seen_events: "collections.OrderedDict[str, None]" = collections.OrderedDict()
         self._tasks: Set[asyncio.Task] = set()
 
@@ -284,8 +293,9 @@ class SlackMediaInput(SlackInput):
                     return body.value()
         raise errors.make_error(errors.UNREACHABLE, source, kind)  # too many redirects
 
-    async def file_reference(self, file: Dict[str, Any]) -> Dict[str, str]:
-        """One Slack file object -> attachment reference; raises AttachmentError."""
+    async def file_reference(self, file: Dict[str, Any], uploader: str) -> Dict[str, str]:
+        """One Slack file object -> attachment reference; raises AttachmentError, or UploadError
+        when ``uploader`` (the quota key) may store no more."""
         source = str(file.get("name") or file.get("id") or "file")
         if file.get("mode") in ("tombstone", "hidden_by_limit"):
             raise errors.make_error(errors.NOT_FOUND, source, kind_of_mime(file.get("mimetype")))
@@ -300,27 +310,34 @@ class SlackMediaInput(SlackInput):
         url = file.get("url_private_download") or file.get("url_private")
         if not isinstance(url, str) or not url:
             raise errors.make_error(errors.NOT_FOUND, source, kind)
+        self.quota.admit(uploader)  # before the download: a refused file costs no bandwidth
         try:
             data = await self.download(url, limit, source, kind)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise errors.make_error(errors.UNREACHABLE, source, kind) from exc
+        self.quota.charge(uploader, len(data))
         return await asyncio.to_thread(
             self.media_store.save, data, kind, file.get("mimetype"), file.get("name")
         )
 
     async def collect_files(
-        self, files: List[Dict[str, Any]]
-    ) -> Tuple[List[Dict[str, str]], List[AttachmentError]]:
-        """References for the usable files and the errors for the others, in order."""
+        self, files: List[Dict[str, Any]], uploader: str
+    ) -> Tuple[List[Dict[str, str]], List[Union[AttachmentError, UploadError]]]:
+        """References for the usable files and the errors for the others, in order; ``uploader``
+        is whose quota downloads count against. Past the quota the remaining files are not
+        fetched and one refusal says so."""
         references: List[Dict[str, str]] = []
-        problems: List[AttachmentError] = []
+        problems: List[Union[AttachmentError, UploadError]] = []
         for file in files[: self.media_store.policy.max_attachments]:
             if not isinstance(file, dict):
                 continue
             try:
-                references.append(await self.file_reference(file))
+                references.append(await self.file_reference(file, uploader))
             except AttachmentError as error:
                 problems.append(error)
+            except UploadError as refusal:
+                problems.append(refusal)
+                break
             except Exception:  # a Slack API failure must not lose the customer's words
                 logger.exception("Could not fetch Slack file %s.", file.get("id"))
                 problems.append(
@@ -347,9 +364,10 @@ class SlackMediaInput(SlackInput):
         try:
             thread_id = metadata.get("thread_id") if self.use_threads else None
             output = self.get_output_channel(metadata.get("out_channel"), thread_id)
-            references, problems = await self.collect_files(list(event.get("files") or []))
+            uploader = f"{SLACK_PREFIX}{event.get('user') or conversation_id}"  # the person, in any channel
+            references, problems = await self.collect_files(list(event.get("files") or []), uploader)
             for problem in problems:
-                logger.info("Slack file refused (%s): %s", problem.code, problem.source)
+                logger.info("Slack file refused (%s): %s", problem.code, getattr(problem, "source", uploader))
                 await output.send_text_message(conversation_id or "", problem.message)
             text = self._sanitize_user_message(event.get("text") or "", metadata.get("users"))
             if len(text) > self.text_limit.max_text_chars:
