@@ -32,7 +32,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from components.constants import (
-    ATTACHMENT_ERRORS, IMAGE_TAGS, MEDIA_REFERENCES, REFERENCE_KEYS, SENTIMENT,
+    ATTACHMENT_ERRORS, IMAGE_TAGS, MEDIA_REFERENCES, REFERENCE_KEYS, SENTIMENT, VERIFIED_CUSTOMER,
 )
 from actions import db
 from actions.replies import (
@@ -42,7 +42,7 @@ from actions.replies import (
 
 ORDER_NUMBER_PATTERN = re.compile(r"\d{5}")
 # Message metadata key a channel sets, after authenticating the sender, to the shop's customer id.
-VERIFIED_CUSTOMER_KEY = "customer_id"
+VERIFIED_CUSTOMER_KEY = VERIFIED_CUSTOMER
 ORDER_CHECK_SLOT = "order_check"
 VERIFIED_ORDERS_SLOT = "verified_orders"
 VERIFICATION_FAILURES_SLOT = "verification_failures"

@@ -17,6 +17,8 @@ from typing import Any, Dict, List, Optional
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from components.constants import MAX_CUSTOMER_ID_CHARS
+
 DATABASE_URL_ENV = "SHOP_DATABASE_URL"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_PATH = PROJECT_ROOT / "var" / "shop.sqlite3"
@@ -49,7 +51,7 @@ orders = sa.Table(
     sa.Column("address", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     # Ownership: the shop's customer account, and what the customer can answer to prove it.
-    sa.Column("customer_id", sa.String(64), nullable=True, index=True),
+    sa.Column("customer_id", sa.String(MAX_CUSTOMER_ID_CHARS), nullable=True, index=True),
     sa.Column("customer_email", sa.String(255), nullable=True),
     sa.Column("postcode", sa.String(32), nullable=True),
 )

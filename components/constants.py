@@ -26,6 +26,14 @@ REFERENCE_KEYS = ("type", "path", "url", "name", "mime", "sha256", "source")
 # language (components.text.language.supported_language).
 LANGUAGE_HINT = "language"
 
+# Message metadata key: the shop's customer id, set only by a channel that authenticated the
+# customer (the REST channel, from a ``customer_id`` claim of the integrator's JWT). The actions
+# disclose that customer's own orders without asking for the email or postcode, so channels drop
+# a client-sent value (only ``attachments`` and ``language`` survive from client metadata).
+VERIFIED_CUSTOMER = "customer_id"
+# The longest customer id a channel accepts (the orders table's column is 64 characters).
+MAX_CUSTOMER_ID_CHARS = 64
+
 # Internal Message key (not in the parse output): resolved media, a list of ``components.media.attachment.Attachment``.
 MEDIA = "media"
 

@@ -1,6 +1,7 @@
 """What the channels accept from clients, against a real `rasa run` with the web chat and an
-authenticated REST channel: server-issued web chat sessions, REST sender tokens, upload quotas,
-upload retention, the text cap and the web chat's uploads-only rule.
+authenticated REST channel: server-issued web chat sessions, REST sender tokens and JWTs (and the
+shop customer a JWT vouches for), upload quotas, upload retention, the text cap and the web chat's
+uploads-only rule.
 
 Socket.io conversations use python-socketio's client; tests wait for events, never for time."""
 
@@ -9,6 +10,7 @@ import queue
 import time
 from typing import Any, Callable, ContextManager, Dict, Iterator, List, Tuple
 
+import jwt
 import pytest
 import requests
 import socketio
@@ -18,6 +20,7 @@ from tests.conftest import ROOT, saved_user_events
 
 PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_dented.jpg"
 SENDER_SECRET = "rest-sender-secret-for-tests"
+JWT_KEY = "rest-jwt-key-for-tests-at-least-32-bytes"
 MAX_FILES = 3
 FORGED = "webchat-" + "0" * 32 + "." + "0" * 32
 
@@ -44,7 +47,7 @@ def server(
         "components.channels.webchat.WebChatInput:\n  session_persistence: true\n"
         "  session_secret: webchat-secret-for-tests\n" + limits
         + "components.channels.rest.MediaRestInput:\n"
-        f"  sender_token_secret: {SENDER_SECRET}\n" + limits
+        f"  sender_token_secret: {SENDER_SECRET}\n  jwt_key: {JWT_KEY}\n" + limits
     )
     with channel_server("channel-security", credentials) as url:
         yield url
@@ -205,3 +208,44 @@ def test_rest_needs_a_sender_token_for_its_sender(server: str) -> None:
         url, json={"sender": FORGED, "message": "hi"}, headers={"Authorization": f"Bearer {webchat_id}"}, timeout=60
     )
     assert reserved.status_code == 403 and reserved.json()["error"]["code"] == "sender_reserved"
+
+
+def signed_jwt(claims: Dict[str, Any], key: str = JWT_KEY, ttl_s: float = 600) -> str:
+    return jwt.encode({**claims, "exp": int(time.time() + ttl_s)}, key, algorithm="HS256")
+
+
+def test_a_rest_jwt_names_its_sender_and_may_vouch_for_the_shop_customer(server: str) -> None:
+    """A JWT's ``sub`` is the sender; its ``customer_id`` claim (the integrator signed that customer
+    in) lets the assistant disclose that customer's own order without asking for the email or
+    postcode. A client's own ``customer_id`` metadata vouches for nothing."""
+    url = f"{server}/webhooks/rest/webhook"
+
+    def post(token: str, sender: str, text: str, **body: Any) -> requests.Response:
+        payload = {"sender": sender, "message": text, **body}
+        return requests.post(url, json=payload, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+
+    for token in (
+        signed_jwt({"sub": "jwt-sam"}, key="another-key-that-is-also-32-bytes-long"),
+        signed_jwt({"sub": "jwt-someone-else"}),
+        signed_jwt({"sub": "jwt-sam"}, ttl_s=-60),
+    ):
+        refused = post(token, "jwt-sam", "hello")
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "sender_unauthorized"
+    assert user_events(server, "jwt-sam") == []
+
+    # Alex (C-1001) owns order 12345.
+    alex = post(signed_jwt({"sub": "jwt-alex", "customer_id": "C-1001"}), "jwt-alex", "where is my order 12345")
+    assert alex.status_code == 200
+    assert "DHL" in " ".join(m.get("text", "") for m in alex.json())
+    assert user_events(server, "jwt-alex")[-1]["metadata"]["customer_id"] == "C-1001"
+
+    stranger = post(
+        signed_jwt({"sub": "jwt-stranger"}), "jwt-stranger", "where is my order 12345", metadata={"customer_id": "C-1001"}
+    )
+    texts = " ".join(m.get("text", "") for m in stranger.json())
+    assert "email address or the postcode" in texts and "DHL" not in texts
+    assert "customer_id" not in user_events(server, "jwt-stranger")[-1]["metadata"]
+
+    bad = post(signed_jwt({"sub": "jwt-bad", "customer_id": ["C-1001"]}), "jwt-bad", "where is my order 12345")
+    assert bad.status_code == 400 and "'customer_id' claim" in bad.json()["error"]["message"]
+    assert user_events(server, "jwt-bad") == []

@@ -7,6 +7,7 @@ Register it in credentials.yml in place of ``rest:`` (same URL, same JSON API)::
       media_folder: var/media/uploads   # must be an AttachmentResolver upload root
       # sender_token_secret: "${REST_SENDER_SECRET}"   # require a signed sender (see below)
       # jwt_key: ...  jwt_method: HS256                # or a JWT whose "sub" is the sender
+                                                       # (and "customer_id" the signed-in customer)
       # max_text_chars: 5000
       # upload_max_files: 30  upload_max_bytes: 100000000  upload_window_s: 3600
       # upload_retention_hours: 24
@@ -27,8 +28,12 @@ Who may speak as a sender (``components.channels.senders``): ids in another chan
 (``webchat-``, ``slack-``) are refused (403), so a REST client cannot continue a web chat or Slack
 conversation. With ``sender_token_secret`` or ``jwt_key`` set, every request needs
 ``Authorization: Bearer <token>`` for its sender (401 otherwise); without them the endpoint is
-open: anyone who can reach it can speak as any REST sender id. Uploads count against a quota per
-authenticated sender, or per client address when unauthenticated (``components.channels.quotas``).
+open: anyone who can reach it can speak as any REST sender id. A JWT may also carry the shop's
+``customer_id`` for a customer the integrator has signed in: it reaches the actions as
+``components.constants.VERIFIED_CUSTOMER``, so that customer's own orders need no email or
+postcode check; nothing else sets that key (a client's own metadata never does). Uploads count
+against a quota per authenticated sender, or per client address when unauthenticated
+(``components.channels.quotas``).
 
 A refused request answers 4xx with ``{"error": {"code", "message"}}`` (``413`` too large or text
 too long, ``415`` type, ``429`` upload quota, ``401``/``403`` sender, ``400`` malformed); nothing
@@ -66,7 +71,7 @@ from components.channels.uploads import (
     store_files,
     too_large,
 )
-from components.constants import ATTACHMENTS
+from components.constants import ATTACHMENTS, MAX_CUSTOMER_ID_CHARS, VERIFIED_CUSTOMER
 from components.media.datauri import as_data_uri, decode_data_uri
 from components.media.errors import AttachmentError
 
@@ -150,7 +155,7 @@ class MediaRestInput(RestInput):
         if scheme.lower() != "bearer" or not token.strip():
             raise UploadError.refusal(refusals.SENDER_UNAUTHORIZED)
         if self.jwt_key:
-            subject = self._jwt_subject(token.strip())
+            subject = self._jwt_claims(token.strip()).get("sender")
             if subject is not None and (claimed is None or claimed == subject) and not senders.is_reserved(subject):
                 return subject
         if self.sender_token_secret and claimed is not None:
@@ -158,16 +163,39 @@ class MediaRestInput(RestInput):
                 return claimed
         raise UploadError.refusal(refusals.SENDER_UNAUTHORIZED)
 
-    def _jwt_subject(self, token: str) -> Optional[str]:
-        """The ``sub`` (or ``sender``) claim of a valid JWT, None for any bad token."""
+    def verified_customer(self, request: Request) -> Optional[str]:
+        """The ``customer_id`` claim of the request's valid JWT (None without one); a claim that
+        is not 1 to ``MAX_CUSTOMER_ID_CHARS`` printable characters is the integrator's bug: 400."""
+        if not self.jwt_key:
+            return None
+        _, _, token = (request.headers.get("authorization") or "").partition(" ")
+        claims = self._jwt_claims(token.strip())
+        if VERIFIED_CUSTOMER not in claims:
+            return None
+        customer = claims[VERIFIED_CUSTOMER]
+        if not isinstance(customer, str) or not 0 < len(customer) <= MAX_CUSTOMER_ID_CHARS or not customer.isprintable():
+            raise UploadError.bad_request(
+                f"The token's '{VERIFIED_CUSTOMER}' claim must be 1 to {MAX_CUSTOMER_ID_CHARS} printable characters."
+            )
+        return customer
+
+    def _jwt_claims(self, token: str) -> Dict[str, Any]:
+        """A valid JWT's sender (its ``sub``, or ``sender``, claim, as a string) and its
+        ``customer_id`` claim as given; {} for any bad token."""
         try:
             payload = rasa.core.channels.channel.decode_bearer_token(
                 f"Bearer {token}", self.jwt_key, self.jwt_method
             )
         except Exception:  # malformed, expired, wrong key
-            return None
-        subject = (payload or {}).get("sub") or (payload or {}).get("sender")
-        return str(subject) if subject else None
+            return {}
+        payload = payload if isinstance(payload, dict) else {}
+        claims: Dict[str, Any] = {}
+        subject = payload.get("sub") or payload.get("sender")
+        if subject:
+            claims["sender"] = str(subject)
+        if VERIFIED_CUSTOMER in payload:
+            claims[VERIFIED_CUSTOMER] = payload[VERIFIED_CUSTOMER]
+        return claims
 
     def quota_key(self, request: Request, sender: Optional[Text]) -> str:
         """Whose upload quota a request uses: the authenticated sender, else the client address."""
@@ -263,6 +291,7 @@ class MediaRestInput(RestInput):
             raise UploadError.refusal(refusals.SENDER_UNAUTHORIZED)  # before reading the body
         parsed = await self._parse_request(request)
         sender = self.authenticated_sender(request, parsed.sender)
+        customer = self.verified_customer(request)
         text, text_uris = split_data_uris(parsed.text, self.media_store.policy)
         self.text_limit.check(text)
         metadata = clean_client_metadata(parsed.metadata, self.media_store.policy.max_attachments)
@@ -280,6 +309,8 @@ class MediaRestInput(RestInput):
         references = await store_files(self.media_store, parsed.files, parsed.declared_kind, charge)
         if references:
             metadata[ATTACHMENTS] = list(metadata.get(ATTACHMENTS) or []) + references
+        if customer is not None:
+            metadata[VERIFIED_CUSTOMER] = customer
         return sender, text, metadata
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
