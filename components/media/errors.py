@@ -4,15 +4,17 @@ Every failure with a customer's media (resolving a reference, decoding audio or 
 transcribing, reading text) becomes an ``AttachmentError`` with a stable ``code`` (for actions,
 tests and logs) and a ``message`` written for the customer, so an action can say it as is.
 Messages name the kind of media ("photo", "voice message") when it is known, and never carry
-exception text: the cause goes to the log, the customer gets what to do. ``record_error`` is the
-one way a component puts an error on a message. The README's code list is checked against
-``MESSAGES`` by a test.
+exception text: the cause goes to the log, the customer gets what to do. Each message is written
+in English and in Chinese (the assistant's languages); whoever knows the customer's language picks
+one (``message_in``). ``record_error`` is the one way a component puts an error on a message. The
+README's code list is checked against ``MESSAGES`` by a test.
 """
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from components.constants import ATTACHMENT_ERRORS
 from components.media.mime import DEFAULT_AUDIO_TYPES, DEFAULT_IMAGE_TYPES, describe_formats
+from components.text.language import CHINESE, ENGLISH
 
 # Stable error codes. Actions and stories may branch on these strings: never rename one.
 NOT_FOUND = "not_found"
@@ -40,9 +42,10 @@ IMAGE_UNREADABLE = "image_unreadable"
 IMAGE_FEATURIZATION_FAILED = "image_featurization_failed"
 OCR_FAILED = "ocr_failed"
 
-# Customer-facing message templates. Placeholders: {what} ("photo", "voice message" or "file"),
-# {What} (capitalised), {limit} (human size, duration or count), {kinds} (accepted formats, from
-# the policy: pass ``kinds=describe_formats(policy.allowed_types(kind), kind)``), {seconds}.
+# Customer-facing message templates in English. Placeholders: {what} ("photo", "voice message" or
+# "file"), {What} (capitalised), {limit} (human size, duration, count or pixel count), {length}
+# (how long a voice message is), {kinds} (accepted formats: pass the policy's MIME types as
+# ``formats=policy.allowed_types(kind)``; make_error words them in each language).
 MESSAGES: Dict[str, str] = {
     NOT_FOUND: "I couldn't find the {what} you sent. Could you send it again?",
     OUTSIDE_MEDIA_ROOT: (
@@ -90,12 +93,49 @@ MESSAGES: Dict[str, str] = {
     "Could you type what it says?",
 }
 
-_NOUNS = {"image": "photo", "audio": "voice message"}
+# The same messages in Chinese, written for a customer (not translated word by word). They use
+# only the placeholders whose values read the same in Chinese: {what} and {kinds} (worded in
+# Chinese by make_error), sizes and durations with units ("10 MB", "120 s", "300 ms") and counts.
+# Where the English text words a value ("130 s long", a pixel count), the Chinese one leaves it out.
+MESSAGES_ZH: Dict[str, str] = {
+    NOT_FOUND: "没有找到您发来的{what}。能再发一次吗？",
+    OUTSIDE_MEDIA_ROOT: "您提到的{what}不在我可以读取的文件夹里，我打不开。请直接把它附在消息里发送。",
+    TOO_LARGE: "您发来的{what}超过了{limit}，这是我能接收的上限。能发一个小一点的吗？",
+    UNSUPPORTED_TYPE: "这种文件我读不了。请发送{kinds}。",
+    TYPE_MISMATCH: "您发来的{what}和它的文件名或类型不符，所以我没能打开。能再发一次吗？",
+    CORRUPT: "您发来的{what}好像已经损坏了，我没能打开。能再发一次吗？",
+    DECOMPRESSION_BOMB: "您发来的{what}像素太多，我打不开。能发一张小一点的图片吗？",
+    UNREACHABLE: "您分享的{what}我没能下载下来。能直接作为附件发送，或者稍后再试吗？",
+    PRIVATE_ADDRESS: "我不能从这个地址下载{what}。请直接把文件附在消息里发送。",
+    UNAUTHORIZED: "我没有权限打开您分享的{what}。能直接把它附在消息里发送吗？",
+    BAD_REFERENCE: "我没能理解您消息里的附件。能再发一次{what}吗？",
+    TOO_MANY: "您一条消息里发的附件太多了，我只看了前{limit}个。其余的请分开再发一条消息。",
+    AUDIO_EMPTY: "您发来的语音消息里没有声音。能重新录一条吗？",
+    AUDIO_TOO_LONG: "您的语音消息太长了，我最多能听{limit}。能发一条短一点的吗？",
+    AUDIO_TOO_SHORT: "您的语音消息只有{length}，我什么也没听到。能重新录一条吗？",
+    AUDIO_UNUSUAL_FORMAT: "您的语音消息录制格式特殊（采样率或声道数超出了我能处理的范围），我听不了。"
+    "能用手机自带的录音功能重新录一条，或者直接打字吗？",
+    AUDIO_SILENT: "您的语音消息是静音的，我什么也没听到。能重新录一条吗？",
+    AUDIO_NO_SPEECH: "我没能从您的语音消息里听出任何话。能再说一遍，或者直接打字吗？",
+    TRANSCRIPTION_FAILED: "抱歉，我现在处理不了您的语音消息。能直接打字告诉我吗？",
+    IMAGE_UNREADABLE: "您发来的{what}我没能打开。能用 JPEG 或 PNG 格式再发一次吗？",
+    IMAGE_FEATURIZATION_FAILED: "抱歉，我现在看不了您的{what}。能描述一下上面是什么吗？",
+    OCR_FAILED: "抱歉，我现在读不出您{what}里的文字。能把上面的内容打出来吗？",
+}
+# Every language an error message is written in; the English one is also the entry's "message".
+CATALOGUES: Dict[str, Dict[str, str]] = {ENGLISH: MESSAGES, CHINESE: MESSAGES_ZH}
+
+# What a customer calls each kind of media, per language (anything else is a "file").
+_NOUNS: Dict[str, Dict[str, str]] = {
+    ENGLISH: {"image": "photo", "audio": "voice message", "": "file"},
+    CHINESE: {"image": "照片", "audio": "语音消息", "": "文件"},
+}
 
 
-def noun_for(kind: Optional[str]) -> str:
-    """What a customer would call the media: 'photo', 'voice message', or 'file'."""
-    return _NOUNS.get(kind or "", "file")
+def noun_for(kind: Optional[str], language: str = ENGLISH) -> str:
+    """What a customer would call the media: 'photo', 'voice message', or 'file' (or in Chinese)."""
+    nouns = _NOUNS.get(language, _NOUNS[ENGLISH])
+    return nouns.get(kind or "", nouns[""])
 
 
 def human_size(num_bytes: int) -> str:
@@ -114,39 +154,69 @@ def human_pixels(pixels: int) -> str:
 
 
 class AttachmentError(Exception):
-    """A reference that could not be turned into media; ``message`` is customer-facing."""
+    """A reference that could not be turned into media; ``message`` is customer-facing (English)
+    and ``messages`` holds it in every language of the catalogue, for whoever knows the
+    customer's language (the actions, the web chat page)."""
 
-    def __init__(self, code: str, message: str, source: str = "") -> None:
+    def __init__(
+        self, code: str, message: str, source: str = "", messages: Optional[Dict[str, str]] = None
+    ) -> None:
         super().__init__(f"{code}: {message} (source: {source})")
         self.code = code
         self.message = message
         self.source = source
+        self.messages: Dict[str, str] = dict(messages or {ENGLISH: message})
 
-    def as_dict(self) -> Dict[str, str]:
+    def as_dict(self) -> Dict[str, Any]:
         """The ``attachment_errors`` entry for the parse output."""
-        return {"source": self.source, "code": self.code, "message": self.message}
+        return {"source": self.source, "code": self.code, "message": self.message,
+                "messages": dict(self.messages)}
+
+    def in_language(self, language: Optional[str]) -> str:
+        """The message in ``language`` when it is written in it, else English."""
+        return self.messages.get(language or "") or self.message
 
     def with_source(self, source: str) -> "AttachmentError":
         """The same error attributed to ``source`` (the reference as the customer gave it)."""
-        return AttachmentError(self.code, self.message, source)
+        return AttachmentError(self.code, self.message, source, self.messages)
+
+
+def message_in(entry: Any, language: Optional[str]) -> Optional[str]:
+    """The customer message of an ``attachment_errors`` entry (or an error response body) in
+    ``language``, else its English ``message``; None for an entry that has neither."""
+    if not isinstance(entry, dict):
+        return None
+    messages = entry.get("messages")
+    chosen = messages.get(language) if isinstance(messages, dict) and language else None
+    text = chosen if isinstance(chosen, str) and chosen else entry.get("message")
+    return text if isinstance(text, str) and text else None
 
 
 def make_error(
-    code: str, source: str = "", kind: Optional[str] = None, **fields: Any
+    code: str,
+    source: str = "",
+    kind: Optional[str] = None,
+    formats: Optional[Sequence[str]] = None,
+    **fields: Any,
 ) -> AttachmentError:
-    """Builds an ``AttachmentError`` from the catalogue; unknown codes are a programming error."""
+    """Builds an ``AttachmentError`` from the catalogue, worded in every language; ``formats``
+    (MIME types) are the accepted formats ``{kinds}`` lists. Unknown codes are a programming error."""
     if code not in MESSAGES:
         raise KeyError(f"Unknown attachment error code '{code}'.")
-    what = noun_for(kind)
-    values: Dict[str, Any] = {
-        "what": what,
-        "What": what[:1].upper() + what[1:],
-        "limit": "",
-        "length": "",
-        "kinds": describe_formats(DEFAULT_IMAGE_TYPES + DEFAULT_AUDIO_TYPES, kind),
-    }
-    values.update(fields)
-    return AttachmentError(code, MESSAGES[code].format(**values), source)
+    accepted = list(formats) if formats is not None else list(DEFAULT_IMAGE_TYPES + DEFAULT_AUDIO_TYPES)
+    messages = {}
+    for language, templates in CATALOGUES.items():
+        what = noun_for(kind, language)
+        values: Dict[str, Any] = {
+            "what": what,
+            "What": what[:1].upper() + what[1:],
+            "limit": "",
+            "length": "",
+            **fields,
+            "kinds": describe_formats(accepted, kind, language),
+        }
+        messages[language] = templates[code].format(**values)
+    return AttachmentError(code, messages[ENGLISH], source, messages)
 
 
 def record_error(message: Any, error: AttachmentError) -> None:

@@ -8,6 +8,8 @@ customer calls each format. ``policy`` (limits) and ``sniff`` (the bytes decide)
 import os
 from typing import Dict, Iterable, Optional, Tuple
 
+from components.text.language import CHINESE, ENGLISH
+
 IMAGE = "image"
 AUDIO = "audio"
 KINDS = (IMAGE, AUDIO)
@@ -150,22 +152,34 @@ def kind_of_name(name: str) -> Optional[str]:
     return EXTENSION_KINDS.get(os.path.splitext(name.lower())[1])
 
 
-def _join_or(names: Iterable[str]) -> str:
+# The words of a format list per language: the noun of each kind, "or" and the list separator.
+# A language missing here is described in English.
+_FORMAT_WORDS: Dict[str, Dict[str, str]] = {
+    ENGLISH: {IMAGE: "a photo", AUDIO: "a voice message", "or": " or ", "sep": ", ", "open": " (", "close": ")"},
+    CHINESE: {IMAGE: "照片", AUDIO: "语音消息", "or": "或", "sep": "、", "open": "（", "close": "）"},
+}
+
+
+def _join_or(names: Iterable[str], words: Dict[str, str]) -> str:
     items = list(dict.fromkeys(names))
     if len(items) <= 1:
         return "".join(items)
-    return ", ".join(items[:-1]) + " or " + items[-1]
+    return words["sep"].join(items[:-1]) + words["or"] + items[-1]
 
 
-def describe_formats(allowed_types: Iterable[str], kind: Optional[str] = None) -> str:
-    """What a customer may send, in words, from the allowed MIME types (of ``kind`` when given):
-    'a photo (JPEG or PNG) or a voice message (WAV, MP3 or M4A)'."""
+def describe_formats(
+    allowed_types: Iterable[str], kind: Optional[str] = None, language: str = ENGLISH
+) -> str:
+    """What a customer may send, in words of ``language``, from the allowed MIME types (of
+    ``kind`` when given): 'a photo (JPEG or PNG) or a voice message (WAV, MP3 or M4A)',
+    '照片（JPEG或PNG）或语音消息（WAV、MP3或M4A）'."""
+    words = _FORMAT_WORDS.get(language, _FORMAT_WORDS[ENGLISH])
     allowed = [normalise_mime(m) or m for m in allowed_types]
     parts = []
-    for each, noun in ((IMAGE, "a photo"), (AUDIO, "a voice message")):
+    for each in (IMAGE, AUDIO):
         if kind is not None and kind != each:
             continue
         names = [FORMAT_NAMES.get(m, m) for m in allowed if kind_of_mime(m) == each]
         if names:
-            parts.append(f"{noun} ({_join_or(names)})")
-    return " or ".join(parts) if parts else "a photo or a voice message"
+            parts.append(f"{words[each]}{words['open']}{_join_or(names, words)}{words['close']}")
+    return words["or"].join(parts) if parts else words[IMAGE] + words["or"] + words[AUDIO]

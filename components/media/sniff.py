@@ -13,7 +13,6 @@ from components.media import errors
 from components.media.mime import (
     AUDIO,
     IMAGE,
-    describe_formats,
     is_media_claim,
     kind_of_mime,
     normalise_mime,
@@ -111,7 +110,7 @@ def unsupported_type(policy: MediaPolicy, source: str, kind: Optional[str]) -> e
     """The ``unsupported_type`` error, listing only the formats the policy accepts (for ``kind``
     when it is known, else every accepted format)."""
     return errors.make_error(
-        errors.UNSUPPORTED_TYPE, source, kind, kinds=describe_formats(policy.allowed_types(kind), kind)
+        errors.UNSUPPORTED_TYPE, source, kind, formats=policy.allowed_types(kind)
     )
 
 
