@@ -39,6 +39,7 @@ from components.media.errors import AttachmentError
 from components.media.mime import AUDIO, IMAGE, normalise_mime
 from components.media.policy import MediaPolicy
 from components.media.sniff import check_type, unsupported_type, verify_audio, verify_image
+from components.text.language import ENGLISH
 
 logger = logging.getLogger(__name__)
 
@@ -230,9 +231,9 @@ class MediaStore:
             try:
                 self.shared.put(file_name, data, mime)
             except SharedMediaError:
-                _status, message = refusals.refusal_text(refusals.STORAGE_UNAVAILABLE)
+                _status, messages = refusals.refusal_texts(refusals.STORAGE_UNAVAILABLE)
                 raise AttachmentError(
-                    refusals.STORAGE_UNAVAILABLE, message, display_name or "upload"
+                    refusals.STORAGE_UNAVAILABLE, messages[ENGLISH], display_name or "upload", messages
                 ) from None
         target = self._write_local(file_name, data)
         reference = {"type": kind, "path": target, "mime": mime}

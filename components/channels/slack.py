@@ -81,6 +81,7 @@ from components.media.fetch import (
 )
 from components.media.mime import kind_of_mime
 from components.media.sniff import unsupported_type
+from components.text.language import detect_language
 
 logger = logging.getLogger(__name__)
 
@@ -366,12 +367,14 @@ class SlackMediaInput(SlackInput):
             output = self.get_output_channel(metadata.get("out_channel"), thread_id)
             uploader = f"{SLACK_PREFIX}{event.get('user') or conversation_id}"  # the person, in any channel
             references, problems = await self.collect_files(list(event.get("files") or []), uploader)
+            text = self._sanitize_user_message(event.get("text") or "", metadata.get("users"))
+            language = detect_language(text)  # refusals in the words' language (else English)
             for problem in problems:
                 logger.info("Slack file refused (%s): %s", problem.code, getattr(problem, "source", uploader))
-                await output.send_text_message(conversation_id or "", problem.message)
-            text = self._sanitize_user_message(event.get("text") or "", metadata.get("users"))
+                await output.send_text_message(conversation_id or "", problem.in_language(language))
             if len(text) > self.text_limit.max_text_chars:
-                await output.send_text_message(conversation_id or "", self.text_limit.refusal().message)
+                refusal = self.text_limit.refusal()
+                await output.send_text_message(conversation_id or "", refusal.in_language(language))
                 return
             if not text.strip() and not references:
                 return

@@ -20,6 +20,7 @@ from components.channels import refusals
 from components.channels.media_store import MediaStore, http_status_for
 from components.media import errors
 from components.media.errors import AttachmentError
+from components.text.language import ENGLISH
 
 logger = logging.getLogger(__name__)
 
@@ -28,19 +29,24 @@ FORM_OVERHEAD_BYTES = 64 * 1024
 
 
 class UploadError(Exception):
-    """A request that cannot be accepted; carries the HTTP status and the JSON body to send."""
+    """A request that cannot be accepted; carries the HTTP status and the JSON body to send.
+    ``message`` is English; ``messages`` has it in each language it is written in, so a client
+    that knows its customer's language (the web chat page) shows theirs."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, messages: Optional[Dict[str, str]] = None
+    ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.messages: Dict[str, str] = dict(messages or {ENGLISH: message})
 
     @classmethod
     def refusal(cls, code: str, **fields: object) -> "UploadError":
         """The channel refusal ``code`` (``components.channels.refusals``) as an error to send."""
-        status, message = refusals.refusal_text(code, **fields)
-        return cls(status, code, message)
+        status, messages = refusals.refusal_texts(code, **fields)
+        return cls(status, code, messages[ENGLISH], messages)
 
     @classmethod
     def bad_request(cls, detail: str) -> "UploadError":
@@ -50,13 +56,24 @@ class UploadError(Exception):
     @classmethod
     def from_attachment_error(cls, error: AttachmentError) -> "UploadError":
         """413 / 415 / 400 with the media package's customer-facing message."""
-        return cls(http_status_for(error), error.code, error.message)
+        return cls(http_status_for(error), error.code, error.message, error.messages)
+
+    def naming(self, name: str) -> "UploadError":
+        """The same refusal with the file's name in front of every message ("a.pdf: ...")."""
+        return UploadError(self.status, self.code, f"{name}: {self.message}",
+                           {language: f"{name}: {text}" for language, text in self.messages.items()})
+
+    def as_body(self) -> Dict[str, Any]:
+        """``{"code", "message", "messages"}``: what a client is told (HTTP body, socket event)."""
+        return {"code": self.code, "message": self.message, "messages": dict(self.messages)}
+
+    def in_language(self, language: Optional[str]) -> str:
+        """The message in ``language`` when it is written in it, else English."""
+        return self.messages.get(language or "") or self.message
 
     def as_response(self) -> HTTPResponse:
-        """``{"error": {"code", "message"}}`` with the status."""
-        return response.json(
-            {"error": {"code": self.code, "message": self.message}}, status=self.status
-        )
+        """``{"error": {"code", "message", "messages"}}`` with the status."""
+        return response.json({"error": self.as_body()}, status=self.status)
 
 
 def too_large(store: MediaStore) -> UploadError:
@@ -128,9 +145,7 @@ async def store_files(
             )
         except AttachmentError as error:
             refused = UploadError.from_attachment_error(error)
-            if upload.name:
-                refused.message = f"{upload.name}: {refused.message}"
-            raise refused from None
+            raise (refused.naming(upload.name) if upload.name else refused) from None
         references.append(reference)
     return references
 

@@ -300,7 +300,7 @@ class WebChatInput(SocketIOInput):
         assert self.sio is not None
         logger.info("Web chat message refused: %s", error)
         await self.sio.emit(
-            ERROR_EVENT, {"code": error.code, "message": error.message}, room=sid, namespace=self.namespace
+            ERROR_EVENT, error.as_body(), room=sid, namespace=self.namespace
         )
 
     def _handle_user_messages(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:

@@ -6,7 +6,8 @@
  * metadata.attachments. The session id is issued and signed by the server (session_confirm);
  * it lives in localStorage, so a reload or a reconnect continues the same conversation (the shown
  * history is kept there too), and uploads name it in the X-Session-Id header. A refused message
- * or session comes back as a webchat_error event {code, message}, shown in the alert.
+ * or session comes back as a webchat_error event {code, message, messages}, shown in the alert in
+ * the page's language (messages.zh / messages.en; message is English).
  */
 (function () {
   "use strict";
@@ -272,8 +273,15 @@
     document.body.setAttribute("data-session-id", sessionId || "");
   });
 
+  /* A refusal or file error in the page's language when the server wrote one, else its English
+     message (the server sends {code, message, messages: {en, zh}}). */
+  function errorText(error) {
+    var own = error && error.messages && error.messages[language];
+    return own || (error && error.message) || "";
+  }
+
   socket.on(config.errorEvent, function (error) {
-    var message = (error && error.message) || t("refused");
+    var message = errorText(error) || t("refused");
     if (error && error.code === "invalid_session") {
       // The server did not issue this session: forget it and ask for a new one.
       sessionId = null;
@@ -435,8 +443,7 @@
             showAlert("");
             return entry;
           }
-          throw new Error((body.error && body.error.message) ||
-            t("uploadStatus", { status: res.status }));
+          throw new Error(errorText(body.error) || t("uploadStatus", { status: res.status }));
         });
       })
       .catch(function (error) {
