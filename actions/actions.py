@@ -34,6 +34,7 @@ from rasa_sdk.types import DomainDict
 from components.constants import (
     ATTACHMENT_ERRORS, IMAGE_TAGS, MEDIA_REFERENCES, REFERENCE_KEYS, SENTIMENT, VERIFIED_CUSTOMER,
 )
+from components.media.errors import message_in
 from actions import db
 from actions.replies import (
     INTENT_TITLES, LANGUAGE_SLOT, intent_title, language_of, language_of_latest_message,
@@ -266,10 +267,11 @@ def is_empty_message(parse_data: Dict[str, Any]) -> bool:
 
 
 def attachment_error_texts(parse_data: Dict[str, Any], language: str = "en") -> List[str]:
-    """One customer-facing line per attachment problem the NLU pipeline reported."""
+    """One customer-facing line per attachment problem the NLU pipeline reported, in ``language``
+    (the catalogue writes each in every language the assistant speaks)."""
     texts = []
     for error in parse_data.get(ATTACHMENT_ERRORS) or []:
-        message = error.get("message") if isinstance(error, dict) else None
+        message = message_in(error, language)
         if message:
             texts.append(say("file_unusable", language, message=message))
     return texts

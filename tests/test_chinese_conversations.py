@@ -160,6 +160,24 @@ def test_a_chinese_payment_error_screenshot_is_read_and_explained_in_chinese(
     assert "付款没有成功" in text, text  # the general guidance, in Chinese too
 
 
+def test_a_photo_that_cannot_be_used_is_explained_to_a_chinese_customer_in_chinese(
+    say: Say, rasa_server: str,
+) -> None:
+    sender = _sender("refused")
+    folder = UPLOADS / f"zh-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    try:
+        broken = folder / "parcel.jpg"
+        broken.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG" * 8)  # a JPEG header, then nothing
+        text = reply_text(say(sender, "包裹坏了，看这张照片", _image(str(broken.relative_to(ROOT)))))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    [error] = _latest(rasa_server, sender)["latest_message"]["attachment_errors"]
+    assert error["message"] and error["messages"]["zh"] != error["message"]
+    assert f"您发送的一个文件无法使用。{error['messages']['zh']}" in text, text
+    assert error["message"] not in text and "I couldn't" not in text, text
+
+
 def test_asking_for_a_person_in_chinese_opens_a_ticket_and_says_so_in_chinese(
     say: Say, shop_database_url: str,
 ) -> None:
