@@ -1,5 +1,6 @@
 """MediaStore: uploads become checked, content-addressed files the AttachmentResolver can read."""
 
+import asyncio
 import io
 import os
 import subprocess
@@ -7,8 +8,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from sanic.request import File
 
+from components.channels import media_store
 from components.channels.media_store import MediaStore, http_status_for
+from components.channels.uploads import UploadError, store_files
 from components.media.errors import AttachmentError
 from components.media.policy import MediaPolicy
 from components.media.resolve import resolve_message_media
@@ -143,3 +147,17 @@ def test_stored_reference_only_accepts_files_of_the_store(store: MediaStore, tmp
     link.symlink_to(PHOTO)
     assert store.stored_reference({"path": str(link)}) is None  # real path is elsewhere
     assert store.stored_reference("data/media/images/wrong_item_cat.jpg") is None
+
+
+def test_a_refused_upload_is_named_by_its_short_printable_base_name_only(store: MediaStore) -> None:
+    hostile = "../../etc/" + "\x1b[31m\u202e" + "x" * 400 + ".pdf"
+    upload = File(type="application/pdf", body=b"%PDF-1.7\n" + b"0" * 200, name=hostile)
+    with pytest.raises(UploadError) as refused:
+        asyncio.run(store_files(store, [upload]))
+    name, _, rest = refused.value.message.partition(": ")
+    assert "/" not in name and "\x1b" not in name and "\u202e" not in name
+    assert name.startswith("[31m") and len(name) <= media_store._MAX_NAME
+    assert rest.startswith("I can't read that kind of file")
+    for text in refused.value.messages.values():
+        assert text.startswith(name + ": ")
+    assert not any(Path(store.folder).rglob("*.pdf"))

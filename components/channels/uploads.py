@@ -17,7 +17,7 @@ from sanic.request import File, Request, RequestParameters, parse_multipart_form
 from sanic.response import HTTPResponse
 
 from components.channels import refusals
-from components.channels.media_store import MediaStore, http_status_for
+from components.channels.media_store import MediaStore, clean_display_name, http_status_for
 from components.media import errors
 from components.media.errors import AttachmentError
 from components.text.language import ENGLISH
@@ -69,7 +69,7 @@ class UploadError(Exception):
 
     def in_language(self, language: Optional[str]) -> str:
         """The message in ``language`` when it is written in it, else English."""
-        return self.messages.get(language or "") or self.message
+        return errors.message_in(self.as_body(), language) or self.message
 
     def as_response(self) -> HTTPResponse:
         """``{"error": {"code", "message", "messages"}}`` with the status."""
@@ -145,7 +145,9 @@ async def store_files(
             )
         except AttachmentError as error:
             refused = UploadError.from_attachment_error(error)
-            raise (refused.naming(upload.name) if upload.name else refused) from None
+            # The sender's name is hostile: shown only as its short, printable base name.
+            name = clean_display_name(upload.name)
+            raise (refused.naming(name) if name else refused) from None
         references.append(reference)
     return references
 

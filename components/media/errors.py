@@ -174,7 +174,7 @@ class AttachmentError(Exception):
 
     def in_language(self, language: Optional[str]) -> str:
         """The message in ``language`` when it is written in it, else English."""
-        return self.messages.get(language or "") or self.message
+        return message_in(self.as_dict(), language) or self.message
 
     def with_source(self, source: str) -> "AttachmentError":
         """The same error attributed to ``source`` (the reference as the customer gave it)."""
