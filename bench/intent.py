@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import yaml
@@ -131,10 +131,25 @@ def candidate_config(name: str, config: Path, candidate: rule.Candidate, diet_ep
     return cfg, epochs
 
 
-def select_system(name: str, dev: Development, train_yaml: Path, work: Path, diet_epochs: int) -> Tuple[rule.Selection, Dict]:
-    """Trains each declared candidate, scores it on validation and applies the rule."""
+def read_spoken_validation(path: Path, dataset: str, dev: Development) -> Dict:
+    """The ``bench/speech.py --split dev --transcripts`` file, checked: the same dataset, and every
+    row a validation sentence with its label (``rule.check_spoken_validation``)."""
+    spoken = json.loads(path.read_text(encoding="utf-8"))
+    if spoken.get("dataset") != dataset or spoken.get("split") != "dev":
+        raise ValueError(f"{path}: spoken validation of {spoken.get('dataset')!r} split {spoken.get('split')!r}, "
+                         f"not {dataset!r} dev")
+    spoken["rows"] = rule.check_spoken_validation(spoken.get("rows") or [], dev.validation_examples)
+    return spoken
+
+
+def select_system(name: str, dev: Development, train_yaml: Path, work: Path, diet_epochs: int,
+                  spoken: Optional[Dict] = None) -> Tuple[rule.Selection, Dict]:
+    """Trains each declared candidate, scores it on validation (typed, and the spoken
+    transcripts when given) and applies the rule."""
     validation = dev.validation_examples
     truth = [e.intent for e in validation]
+    spoken_rows = spoken["rows"] if spoken else []
+    spoken_examples = [Example(r["transcript"], r["label"]) for r in spoken_rows]
     scored, models, configs, val_parses = [], {}, {}, {}
     grid = rule.candidates(name)
     for candidate in grid:
@@ -146,11 +161,15 @@ def select_system(name: str, dev: Development, train_yaml: Path, work: Path, die
         started = time.perf_counter()
         models[candidate.name] = train_nlu_model(config_path, train_yaml, work / "models", label)
         seconds = time.perf_counter() - started
-        parsed, _, _ = parse_model(models[candidate.name], validation)
+        parsed, _, _ = parse_model(models[candidate.name], validation + spoken_examples)
+        parsed, heard = parsed[:len(validation)], parsed[len(validation):]
         correct = sum(p.intent == t for p, t in zip(parsed, truth))
-        scored.append(rule.Scored(candidate, int(correct), len(truth), seconds))
+        spoken_correct = sum(p.intent == e.intent for p, e in zip(heard, spoken_examples))
+        scored.append(rule.Scored(candidate, int(correct + spoken_correct), len(truth) + len(spoken_examples),
+                                  seconds, int(spoken_correct), len(spoken_examples)))
         configs[candidate.name], val_parses[candidate.name] = (cfg, epochs), parsed
-        print(f"[{label}] trained in {seconds:.0f} s; validation accuracy {correct / len(truth):.4f}", flush=True)
+        said = f", spoken {spoken_correct / len(spoken_examples):.4f}" if spoken_examples else ""
+        print(f"[{label}] trained in {seconds:.0f} s; validation accuracy {correct / len(truth):.4f}{said}", flush=True)
     chosen = rule.choose(scored).candidate.name
     threshold = None
     if OOS in truth:  # CLINC150: the out-of-scope threshold, from the chosen model's validation parses
@@ -159,8 +178,15 @@ def select_system(name: str, dev: Development, train_yaml: Path, work: Path, die
                                           [p.intent or "" for p in chosen_parses], truth, OOS)
     selection = rule.select(name, scored, dev.validation_source, [i for i, _ in dev.validation], models, threshold)
     cfg, epochs = configs[chosen]
-    result: Dict = {"config": cfg["pipeline"], "train_seconds": round(selection.chosen.train_seconds, 1),
-                    "validation_accuracy": round(selection.chosen.accuracy, 4)}
+    chosen_scored = selection.chosen
+    typed_total = chosen_scored.total - chosen_scored.spoken_total
+    result: Dict = {"config": cfg["pipeline"], "train_seconds": round(chosen_scored.train_seconds, 1),
+                    "validation_accuracy": round((chosen_scored.correct - chosen_scored.spoken_correct) / typed_total, 4)}
+    if spoken_rows:
+        result["spoken_validation"] = {  # the transcripts' source: the report's own spoken_validation
+            "accuracy": round(chosen_scored.spoken_correct / chosen_scored.spoken_total, 4),
+            "examples": chosen_scored.spoken_total,
+        }
     if epochs is not None:
         result["diet_epochs"] = epochs
     return selection, result
@@ -234,6 +260,9 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--diet-epochs", type=int, default=12, help="DIET epochs (stock DIET needs ~2 min/epoch on Banking77 here)")
     parser.add_argument("--fraction", type=float, default=1.0, help="stratified fraction of train/validation/test to use (quick runs; the report is then marked not comparable)")
     parser.add_argument("--keep-models", type=Path, help="copy the chosen models here (e.g. for bench/speech.py --model)")
+    parser.add_argument("--spoken-validation", type=Path,
+                        help="validation sentences spoken and transcribed (bench/speech.py --split dev --transcripts); "
+                             "each transcript counts in the selection rule as one more validation example")
     args = parser.parse_args(argv)
     quiet_logs()
 
@@ -242,12 +271,16 @@ def main(argv: List[str] = None) -> int:
     if unknown:
         parser.error(f"unknown systems {unknown}; known: {', '.join(SYSTEMS)}")
     dev = development(args.dataset, args.data_dir, args.fraction)
+    spoken = read_spoken_validation(args.spoken_validation, args.dataset, dev) if args.spoken_validation else None
     report: Dict = {
         "dataset": args.dataset,
         "fraction": args.fraction,
         **rule.comparability(args.fraction),
         "train_examples": len(dev.train),
         "validation": dev.validation_source,
+        **({"spoken_validation": {"file": str(args.spoken_validation), "examples": len(spoken["rows"]),
+                                  "voice": spoken.get("voice"), "backend": spoken.get("backend"),
+                                  "cer": spoken.get("cer")}} if spoken else {}),
         # Latency is shared-machine latency: the load average says how shared.
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
@@ -259,7 +292,7 @@ def main(argv: List[str] = None) -> int:
         work = Path(tmp)
         train_yaml = write_nlu_yaml(dev.train_examples, work / "train.yml")
         for name in systems:  # selection: validation only
-            selections[name], results[name] = select_system(name, dev, train_yaml, work, args.diet_epochs)
+            selections[name], results[name] = select_system(name, dev, train_yaml, work, args.diet_epochs, spoken)
         test = load_test(args.dataset, args.data_dir, selections.values(), args.fraction)
         report["test_examples"] = len(test)
         report["machine"]["load_average_after_selection"] = [round(x, 2) for x in os.getloadavg()]
@@ -294,6 +327,8 @@ def print_table(report: Dict) -> None:
         if clinc:
             line += f" {r['in_scope_accuracy']*100:>8.2f}% {r['oos_recall']*100:>7.2f}% {r['threshold']:>6.2f}"
         line += f"  val {r['validation_accuracy']*100:.2f}% ({r['selection']['chosen']})"
+        if "spoken_validation" in r:
+            line += f" spoken val {r['spoken_validation']['accuracy']*100:.2f}%"
         if "accuracy_torch" in r:
             line += (f"  torch {r['accuracy_torch']*100:.2f}% f+c p50 "
                      f"{r['featurizer_classifier_latency_torch']['p50_ms']:.1f} ms")

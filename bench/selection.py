@@ -11,7 +11,12 @@ The rule, fixed before any test example is read:
    listed in ``FIXED_A_PRIORI``). Every candidate is trained once and parsed on validation.
 3. The candidate with the most correct validation predictions wins (all validation examples,
    out-of-scope counted as a class, no threshold); a tie goes to the cheaper candidate (fewer
-   epochs, ``Candidate.cost``), then to the one declared first.
+   epochs, ``Candidate.cost``), then to the one declared first. Where the run is given spoken
+   validation (``--spoken-validation``: validation sentences spoken and transcribed by
+   ``bench/speech.py --split dev``), each transcript counts as one more validation example: the
+   model serves customers who type and customers who speak, so a setting that reads typed text a
+   little better but transcripts much worse does not win. Every spoken row must be a validation
+   sentence with its validation label (``check_spoken_validation``).
 4. CLINC150's out-of-scope confidence threshold is chosen on the chosen candidate's validation
    parses only (``choose_threshold``).
 5. The chosen candidate's model, as trained in step 2 (not retrained), is the only model of its
@@ -51,6 +56,12 @@ GRIDS: Dict[str, List[Candidate]] = {
         Candidate("sentence_only", {"sparse_origins": []}, cost=1),
         Candidate("concat", {"fusion": "concat"}, cost=1),
         Candidate("sentence_only_concat", {"sparse_origins": [], "fusion": "concat"}, cost=1),
+        # Toneless pinyin syllables (components/pinyin_featurizer.py): Whisper's Mandarin errors
+        # are mostly homophones, which keep their syllables; judged with spoken validation.
+        Candidate("lex_pinyin", {"sparse_origins": ["lexical_words", "lexical_chars", "pinyin"]}, cost=1),
+        Candidate("lex_pinyin_concat", {"sparse_origins": ["lexical_words", "lexical_chars", "pinyin"],
+                                        "fusion": "concat"}, cost=1),
+        Candidate("pinyin_concat", {"sparse_origins": ["pinyin"], "fusion": "concat"}, cost=1),
     ],
     "fusion_finetuned": [
         Candidate("concat", {"fusion": "concat", "fine_tune_epochs": 3}, cost=3),
@@ -84,9 +95,11 @@ class Scored:
     """A candidate's validation result."""
 
     candidate: Candidate
-    correct: int
+    correct: int  # typed and spoken validation examples together
     total: int
     train_seconds: float = 0.0
+    spoken_correct: int = 0  # of those, the spoken ones (transcripts)
+    spoken_total: int = 0
 
     @property
     def accuracy(self) -> float:
@@ -139,13 +152,16 @@ class Selection:
         """The report's account of which split chose what."""
         record: Dict[str, Any] = {
             "chosen_on": self.chosen_on,
-            "rule": "most correct on validation; ties: fewer epochs, then declared order (bench/selection.py)",
+            "rule": "most correct on validation (typed, and spoken where given); ties: fewer epochs, then "
+                    "declared order (bench/selection.py)",
             "validation": dict(self.validation_source),
             "validation_ids_sha256": ids_digest(self.validation_ids),
             "candidates": [
                 {"name": s.candidate.name, "settings": dict(s.candidate.overrides), "epochs": s.candidate.cost,
                  "validation_accuracy": round(s.accuracy, 4), "validation_correct": s.correct,
-                 "validation_examples": s.total, "train_seconds": round(s.train_seconds, 1)}
+                 "validation_examples": s.total, "train_seconds": round(s.train_seconds, 1),
+                 **({"spoken_validation_correct": s.spoken_correct, "spoken_validation_examples": s.spoken_total}
+                    if s.spoken_total else {})}
                 for s in self.scored
             ],
             "chosen": self.chosen.candidate.name,
@@ -165,6 +181,25 @@ def select(system: str, scored: Sequence[Scored], validation_source: Mapping[str
     chosen = choose(scored)
     return Selection(system, chosen, tuple(scored), VALIDATION, dict(validation_source),
                      tuple(validation_ids), (models or {}).get(chosen.candidate.name), threshold)
+
+
+def check_spoken_validation(rows: Sequence[Mapping[str, Any]], validation: Sequence[Any]) -> List[Mapping[str, Any]]:
+    """The spoken validation rows (``{text, label, transcript}``), refused (ValueError) unless each
+    is a validation sentence with its validation label: a transcript of any other sentence (a test
+    one above all) would let the test split choose."""
+    labels: Dict[str, set] = {}
+    for example in validation:
+        labels.setdefault(example.text, set()).add(example.intent)
+    if not rows:
+        raise ValueError("the spoken validation file has no rows")
+    for row in rows:
+        text, label, transcript = row.get("text"), row.get("label"), row.get("transcript")
+        if not isinstance(transcript, str):
+            raise ValueError(f"a spoken validation row has no transcript: {str(text)[:40]!r}")
+        if label not in labels.get(text, ()):
+            raise ValueError(f"spoken validation row {str(text)[:40]!r} ({label!r}) is not a validation "
+                             "sentence with that label")
+    return list(rows)
 
 
 def require_validation_selections(selections: Iterable[Selection]) -> List[Selection]:

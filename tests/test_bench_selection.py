@@ -116,3 +116,43 @@ def test_banking77_development_holds_no_test_example_and_records_its_seed() -> N
     assert not {i for i, _ in dev.train} & {i for i, _ in dev.validation}
     test = load_test("banking77", DATA, [finished()])
     assert len(test) == 3080 and rule.check_disjoint(dev.validation, test)["disjoint_ids"]
+
+
+def test_spoken_validation_must_be_validation_sentences_with_their_labels(tmp_path: Path) -> None:
+    from bench.datasets import smp2017
+    from bench.intent import read_spoken_validation
+
+    dev = development("smp2017", DATA)
+    said = dev.validation_examples[0]
+    good = {"text": said.text, "label": said.intent, "transcript": "听错的文字"}
+    assert rule.check_spoken_validation([good], dev.validation_examples) == [good]
+
+    dev_texts = {e.text for e in dev.validation_examples}
+    test_only = next(e for e in smp2017(DATA)["test"] if e.text not in dev_texts)
+    leaked = {"text": test_only.text, "label": test_only.intent, "transcript": test_only.text}
+    with pytest.raises(ValueError, match="not a validation sentence"):
+        rule.check_spoken_validation([good, leaked], dev.validation_examples)
+    other_label = next(e.intent for e in dev.validation_examples if e.intent != said.intent)
+    with pytest.raises(ValueError, match="not a validation sentence"):
+        rule.check_spoken_validation([{**good, "label": other_label}], dev.validation_examples)
+    with pytest.raises(ValueError, match="no transcript"):
+        rule.check_spoken_validation([{"text": said.text, "label": said.intent}], dev.validation_examples)
+    with pytest.raises(ValueError, match="no rows"):
+        rule.check_spoken_validation([], dev.validation_examples)
+
+    path = tmp_path / "spoken.json"
+    path.write_text('{"dataset": "smp2017", "split": "test", "rows": []}', encoding="utf-8")
+    with pytest.raises(ValueError, match="not 'smp2017' dev"):
+        read_spoken_validation(path, "smp2017", dev)
+
+
+def test_spoken_validation_counts_in_the_choice_and_the_record_says_how_much() -> None:
+    typed_better = rule.Scored(rule.Candidate("sentence_only", {"fusion": "concat"}, 1), 700 + 290, 770 + 400,
+                               spoken_correct=290, spoken_total=400)
+    heard_better = rule.Scored(rule.Candidate("pinyin", {"fusion": "attention"}, 1), 695 + 330, 770 + 400,
+                               spoken_correct=330, spoken_total=400)
+    selection = rule.select("fusion_zh", [typed_better, heard_better], {"split": "dev"}, ["dev:0"])
+    record = selection.record()
+    assert record["chosen"] == "pinyin"
+    assert [c["spoken_validation_correct"] for c in record["candidates"]] == [290, 330]
+    assert all(c["spoken_validation_examples"] == 400 for c in record["candidates"])

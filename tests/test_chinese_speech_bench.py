@@ -41,3 +41,10 @@ def test_errors_are_counted_per_character_over_the_reference() -> None:
 def test_references_and_hypotheses_must_pair_up() -> None:
     with pytest.raises(ValueError, match="2 references but 1 hypotheses"):
         cer(["你好", "再见"], ["你好"])
+
+
+def test_only_the_chinese_run_reads_a_dev_split() -> None:
+    from bench.speech import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--language", "en", "--split", "dev"])
