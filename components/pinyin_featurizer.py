@@ -126,22 +126,30 @@ class PinyinFeaturizer(SparseFeaturizer, GraphComponent):
         vocabulary = {ngram: index for index, ngram in enumerate(kept)}
         return cls(config, execution_context.node_name, model_storage, resource, vocabulary)
 
-    def _row(self, text: str) -> scipy.sparse.csr_matrix:
-        counts = Counter(i for i in (self._vocabulary.get(n) for n in self._ngrams(text)) if i is not None)
-        columns = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        values = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
-        return scipy.sparse.csr_matrix(
-            (values, (np.zeros(len(counts), dtype=np.int64), columns)), shape=(1, len(self._vocabulary))
+    def _rows(self, texts: List[str]) -> scipy.sparse.coo_matrix:
+        """One count row per text, built as a single matrix (a message's tokens and the message)."""
+        rows: List[int] = []
+        columns: List[int] = []
+        for row, text in enumerate(texts):
+            for ngram in self._ngrams(text):
+                column = self._vocabulary.get(ngram)
+                if column is not None:
+                    rows.append(row)
+                    columns.append(column)
+        matrix = scipy.sparse.coo_matrix(
+            (np.ones(len(rows), dtype=np.float32), (np.asarray(rows, dtype=np.int64), np.asarray(columns, dtype=np.int64))),
+            shape=(len(texts), len(self._vocabulary)),
         )
+        matrix.sum_duplicates()
+        return matrix
 
     def _featurize(self, message: Message) -> None:
         text = message.get(TEXT)
         tokens = message.get(TOKENS_NAMES[TEXT])
         if not self._vocabulary or not isinstance(text, str) or not tokens:
             return
-        sequence = scipy.sparse.vstack([self._row(token.text) for token in tokens], format="coo")
-        sentence = self._row(text).tocoo()
-        self.add_features_to_message(sequence, sentence, TEXT, message)
+        rows = self._rows([token.text for token in tokens] + [text]).tocsr()
+        self.add_features_to_message(rows[:-1].tocoo(), rows[-1:].tocoo(), TEXT, message)
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:

@@ -54,3 +54,21 @@ def test_english_text_gets_an_empty_row_of_the_same_width(trained):
 def test_settings_that_give_no_or_unbounded_features_are_refused(bad):
     with pytest.raises(InvalidConfigException):
         PinyinFeaturizer.validate_config({**PinyinFeaturizer.get_default_config(), **bad})
+
+
+def test_repeated_syllables_are_counted_in_the_message_row_and_each_token_row(
+    model_storage, resource, execution_context
+):
+    config = PinyinFeaturizer.get_default_config()
+    featurizer = PinyinFeaturizer.create(config, model_storage, resource("pinyin_counts"), execution_context("pinyin"))
+    featurizer.train(TrainingData(_messages("哈哈哈 好的")))
+    [message] = _messages("哈哈哈 好的")
+    featurizer.process([message])
+    row = _sentence(message)
+    vocabulary = featurizer._vocabulary
+    assert row[0, vocabulary["ha"]] == 3 and row[0, vocabulary["ha ha"]] == 2 and row[0, vocabulary["ha ha ha"]] == 1
+    assert row[0, vocabulary["ha hao"]] == 1  # across the token boundary, as said
+    sequence = [f for f in message.features if f.type == "sequence" and f.origin == "pinyin"][0].features.tocsr()
+    tokens = [t.text for t in message.get(TOKENS_NAMES[TEXT])]
+    first = tokens.index("哈哈哈")
+    assert sequence[first, vocabulary["ha"]] == 3 and sequence[first, vocabulary["ha hao"]] == 0
