@@ -155,7 +155,7 @@ class MediaRestInput(RestInput):
         if scheme.lower() != "bearer" or not token.strip():
             raise UploadError.refusal(refusals.SENDER_UNAUTHORIZED)
         if self.jwt_key:
-            subject = self._jwt_claims(token.strip()).get("sender")
+            subject = self._request_claims(request).get("sender")
             if subject is not None and (claimed is None or claimed == subject) and not senders.is_reserved(subject):
                 return subject
         if self.sender_token_secret and claimed is not None:
@@ -168,8 +168,7 @@ class MediaRestInput(RestInput):
         is not 1 to ``MAX_CUSTOMER_ID_CHARS`` printable characters is the integrator's bug: 400."""
         if not self.jwt_key:
             return None
-        _, _, token = (request.headers.get("authorization") or "").partition(" ")
-        claims = self._jwt_claims(token.strip())
+        claims = self._request_claims(request)
         if VERIFIED_CUSTOMER not in claims:
             return None
         customer = claims[VERIFIED_CUSTOMER]
@@ -178,6 +177,15 @@ class MediaRestInput(RestInput):
                 f"The token's '{VERIFIED_CUSTOMER}' claim must be 1 to {MAX_CUSTOMER_ID_CHARS} printable characters."
             )
         return customer
+
+    def _request_claims(self, request: Request) -> Dict[str, Any]:
+        """The claims of the request's bearer JWT (``_jwt_claims``), decoded once per request:
+        the sender check and the customer mapping both read them."""
+        claims = getattr(request.ctx, "mm_jwt_claims", None)
+        if claims is None:
+            _, _, token = (request.headers.get("authorization") or "").partition(" ")
+            claims = request.ctx.mm_jwt_claims = self._jwt_claims(token.strip())
+        return claims
 
     def _jwt_claims(self, token: str) -> Dict[str, Any]:
         """A valid JWT's sender (its ``sub``, or ``sender``, claim, as a string) and its
