@@ -135,10 +135,12 @@ def read_spoken_validation(path: Path, dataset: str, dev: Development) -> Dict:
     """The ``bench/speech.py --split dev --transcripts`` file, checked: the same dataset, and every
     row a validation sentence with its label (``rule.check_spoken_validation``)."""
     spoken = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(spoken, dict) or not isinstance(spoken.get("rows"), list):
+        raise ValueError(f"{path}: not a spoken validation file (bench/speech.py --transcripts writes one)")
     if spoken.get("dataset") != dataset or spoken.get("split") != "dev":
         raise ValueError(f"{path}: spoken validation of {spoken.get('dataset')!r} split {spoken.get('split')!r}, "
                          f"not {dataset!r} dev")
-    spoken["rows"] = rule.check_spoken_validation(spoken.get("rows") or [], dev.validation_examples)
+    spoken["rows"] = rule.check_spoken_validation(spoken["rows"], dev.validation_examples)
     return spoken
 
 

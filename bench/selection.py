@@ -193,6 +193,8 @@ def check_spoken_validation(rows: Sequence[Mapping[str, Any]], validation: Seque
     if not rows:
         raise ValueError("the spoken validation file has no rows")
     for row in rows:
+        if not isinstance(row, Mapping):
+            raise ValueError(f"a spoken validation row is not an object: {str(row)[:40]!r}")
         text, label, transcript = row.get("text"), row.get("label"), row.get("transcript")
         if not isinstance(transcript, str):
             raise ValueError(f"a spoken validation row has no transcript: {str(text)[:40]!r}")

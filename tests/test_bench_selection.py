@@ -140,10 +140,17 @@ def test_spoken_validation_must_be_validation_sentences_with_their_labels(tmp_pa
     with pytest.raises(ValueError, match="no rows"):
         rule.check_spoken_validation([], dev.validation_examples)
 
+    with pytest.raises(ValueError, match="not an object"):
+        rule.check_spoken_validation([good, "杭州到上海"], dev.validation_examples)
+
     path = tmp_path / "spoken.json"
     path.write_text('{"dataset": "smp2017", "split": "test", "rows": []}', encoding="utf-8")
     with pytest.raises(ValueError, match="not 'smp2017' dev"):
         read_spoken_validation(path, "smp2017", dev)
+    for body in ('[1, 2]', '{"dataset": "smp2017", "split": "dev", "rows": "x"}'):
+        path.write_text(body, encoding="utf-8")
+        with pytest.raises(ValueError, match="not a spoken validation file"):
+            read_spoken_validation(path, "smp2017", dev)
 
 
 def test_spoken_validation_counts_in_the_choice_and_the_record_says_how_much() -> None:
