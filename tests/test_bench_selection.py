@@ -2,6 +2,7 @@
 data before selection, a configuration not chosen on validation, validation examples that are
 also test examples, and a subsampled run passed off as comparable (fast: no training)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -119,31 +120,30 @@ def test_banking77_development_holds_no_test_example_and_records_its_seed() -> N
 
 
 def test_spoken_validation_must_be_validation_sentences_with_their_labels(tmp_path: Path) -> None:
-    from bench.datasets import smp2017
+    from bench.datasets import Development
     from bench.intent import read_spoken_validation
 
-    dev = development("smp2017", DATA)
-    said = dev.validation_examples[0]
-    good = {"text": said.text, "label": said.intent, "transcript": "听错的文字"}
-    assert rule.check_spoken_validation([good], dev.validation_examples) == [good]
+    validation = [Example("杭州到上海", "map"), Example("明天天气怎么样", "weather"), Example("打开音乐", "app")]
+    dev = Development("smp2017", [("train:0", Example("你好", "chat"))],
+                      [(f"dev:{i}", e) for i, e in enumerate(validation)], {"split": "official dev"})
+    good = {"text": "杭州到上海", "label": "map", "transcript": "杭州道上海"}
+    assert rule.check_spoken_validation([good], validation) == [good]
 
-    dev_texts = {e.text for e in dev.validation_examples}
-    test_only = next(e for e in smp2017(DATA)["test"] if e.text not in dev_texts)
-    leaked = {"text": test_only.text, "label": test_only.intent, "transcript": test_only.text}
+    test_sentence = {"text": "播放周杰伦的歌", "label": "music", "transcript": "播放周杰伦的歌"}
     with pytest.raises(ValueError, match="not a validation sentence"):
-        rule.check_spoken_validation([good, leaked], dev.validation_examples)
-    other_label = next(e.intent for e in dev.validation_examples if e.intent != said.intent)
+        rule.check_spoken_validation([good, test_sentence], validation)
     with pytest.raises(ValueError, match="not a validation sentence"):
-        rule.check_spoken_validation([{**good, "label": other_label}], dev.validation_examples)
+        rule.check_spoken_validation([{**good, "label": "weather"}], validation)
     with pytest.raises(ValueError, match="no transcript"):
-        rule.check_spoken_validation([{"text": said.text, "label": said.intent}], dev.validation_examples)
+        rule.check_spoken_validation([{"text": "杭州到上海", "label": "map"}], validation)
     with pytest.raises(ValueError, match="no rows"):
-        rule.check_spoken_validation([], dev.validation_examples)
-
+        rule.check_spoken_validation([], validation)
     with pytest.raises(ValueError, match="not an object"):
-        rule.check_spoken_validation([good, "杭州到上海"], dev.validation_examples)
+        rule.check_spoken_validation([good, "杭州到上海"], validation)
 
     path = tmp_path / "spoken.json"
+    path.write_text(json.dumps({"dataset": "smp2017", "split": "dev", "rows": [good]}), encoding="utf-8")
+    assert read_spoken_validation(path, "smp2017", dev)["rows"] == [good]
     path.write_text('{"dataset": "smp2017", "split": "test", "rows": []}', encoding="utf-8")
     with pytest.raises(ValueError, match="not 'smp2017' dev"):
         read_spoken_validation(path, "smp2017", dev)
