@@ -78,7 +78,8 @@ FIXED_A_PRIORI: Dict[str, str] = {
                 "--diet-epochs (a compute budget, not tuned); no grid",
     "fusion": "component defaults (MultimodalFusionClassifier.get_default_config) as written in "
               "bench/configs/fusion.yml; no grid",
-    "fusion_zh": "component defaults as written in bench/configs/fusion_zh.yml; no grid",
+    "fusion_zh": "every setting but the grid's (sparse_origins, fusion) from bench/configs/fusion_zh.yml and "
+                 "the component defaults",
     "fusion_finetuned": "every setting but the grid's (fusion) from bench/configs/fusion_finetuned.yml and "
                         "the component defaults; fine_tune_epochs 3 (the component default) with the best "
                         "epoch kept on the classifier's own hold-out of its training examples",
