@@ -181,9 +181,8 @@ def select_system(name: str, dev: Development, train_yaml: Path, work: Path, die
     selection = rule.select(name, scored, dev.validation_source, [i for i, _ in dev.validation], models, threshold)
     cfg, epochs = configs[chosen]
     chosen_scored = selection.chosen
-    typed_total = chosen_scored.total - chosen_scored.spoken_total
     result: Dict = {"config": cfg["pipeline"], "train_seconds": round(chosen_scored.train_seconds, 1),
-                    "validation_accuracy": round((chosen_scored.correct - chosen_scored.spoken_correct) / typed_total, 4)}
+                    "validation_accuracy": round(chosen_scored.typed_accuracy, 4)}
     if spoken_rows:
         result["spoken_validation"] = {  # the transcripts' source: the report's own spoken_validation
             "accuracy": round(chosen_scored.spoken_correct / chosen_scored.spoken_total, 4),

@@ -163,3 +163,6 @@ def test_spoken_validation_counts_in_the_choice_and_the_record_says_how_much() -
     assert record["chosen"] == "pinyin"
     assert [c["spoken_validation_correct"] for c in record["candidates"]] == [290, 330]
     assert all(c["spoken_validation_examples"] == 400 for c in record["candidates"])
+    # the rule compares typed + spoken; the accuracy it reports is the typed one
+    assert [c["validation_correct"] for c in record["candidates"]] == [990, 1025]
+    assert [c["validation_accuracy"] for c in record["candidates"]] == [round(700 / 770, 4), round(695 / 770, 4)]
