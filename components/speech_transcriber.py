@@ -32,7 +32,7 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Set, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -43,7 +43,7 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from components.audio.asr import ASRBackend, Transcript, default_whisper_model_path, get_backend
+from components.audio.asr import ASRBackend, FasterWhisperBackend, Transcript, default_whisper_model_path, get_backend
 from components.audio.cache import TranscriptCache
 from components.audio.limits import AudioLimits
 from components.audio.loading import DecodedAudio, decode_message_audio
@@ -199,6 +199,8 @@ class SpeechTranscriber(GraphComponent):
             # else the page language; for training examples, the written text's language):
             # language code -> packaged model name ("base") or a local CTranslate2 folder, e.g.
             # {zh: base}. Anything else, and messages of unknown language, go to the model above.
+            # Such a model first reads which configured language Whisper hears (no extra encoder
+            # pass): an English clip in a Chinese conversation goes to the English model.
             "language_models": {},
             # CPU threads for ASR (CTranslate2 threads; torch threads for speechbrain).
             "cpu_threads": 2,
@@ -373,14 +375,33 @@ class SpeechTranscriber(GraphComponent):
                     )
         return self._language_backends[language]
 
+    def spoken_languages(self) -> Optional[Set[str]]:
+        """The languages a recogniser is configured for: `language_models`' and the main model's
+        (None when the main model takes every language)."""
+        main = getattr(self.backend, "language", None)
+        return None if main is None else {main, *(self._config.get("language_models") or {})}
+
     def transcribe(self, audio: DecodedAudio, use_cache: bool, language: Optional[str] = None) -> Transcript:
-        """Transcript of decoded audio (by the recogniser for ``language``), from the cache when
-        allowed and present."""
+        """Transcript of decoded audio by the recogniser for ``language``, from the cache when
+        allowed and present. A language's own recogniser first checks that the speech is in
+        that language: an English voice message in a Chinese conversation goes to the recogniser
+        for the language Whisper hears (the main one when none is configured for it)."""
         backend = self.backend_for(language)
-        if use_cache:
-            cached = self._cache.get(audio.sha256, backend.backend_id)
-            if cached is not None:
-                return cached
+        cached = self._cache.get(audio.sha256, backend.backend_id) if use_cache else None
+        if cached is not None:
+            return cached
+        if backend is not self.backend and isinstance(backend, FasterWhisperBackend):
+            heard = backend.spoken_language(audio.samples, self.spoken_languages())
+            if heard is not None and heard != language:
+                logger.info(f"'{audio.source}' is spoken in '{heard}', not '{language}': that recogniser listens")
+                backend = self.backend_for(heard)
+                cached = self._cache.get(audio.sha256, backend.backend_id) if use_cache else None
+                if cached is not None:
+                    return cached
+        return self._transcribe_and_store(backend, audio, use_cache)
+
+    def _transcribe_and_store(self, backend: ASRBackend, audio: DecodedAudio, use_cache: bool) -> Transcript:
+        """``backend``'s transcript of ``audio``, into the cache when allowed."""
         t0 = time.perf_counter()
         transcript = backend.transcribe(audio.samples)
         logger.debug(

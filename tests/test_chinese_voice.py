@@ -104,6 +104,39 @@ def test_the_conversation_language_chooses_the_recogniser(bilingual_transcriber:
     assert heard[None]["language"] == "en" and "订单" not in heard[None]["text"], heard
 
 
+def test_english_speech_in_a_chinese_conversation_goes_to_the_english_recogniser(
+    bilingual_transcriber: SpeechTranscriber,
+) -> None:
+    # Whisper base told "zh" would write a Chinese paraphrase of the English sentence.
+    english = _voice_message("where_is_my_order_12345_slt.ogg", {"language": "zh"})
+    mandarin = _voice_message("zh_order_status_45678.ogg", {"language": "zh"})
+    bilingual_transcriber.process([english, mandarin])
+    heard, heard_zh = english.get("transcript"), mandarin.get("transcript")
+    assert heard["language"] == "en" and "order" in heard["text"].lower(), heard
+    assert "12345" in heard["text"] and not any("\u4e00" <= c <= "\u9fff" for c in heard["text"]), heard
+    assert heard_zh["language"] == "zh" and "45678" in heard_zh["text"], heard_zh
+
+
+def test_the_language_check_reuses_the_transcriptions_encoder_pass(
+    bilingual_transcriber: SpeechTranscriber, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from faster_whisper import WhisperModel
+
+    backend = bilingual_transcriber.backend_for("zh")
+    samples = load_audio((VOICE / "zh_order_status_45678.ogg").read_bytes())
+    encoder, passes = WhisperModel.encode, []
+
+    def counted(model: WhisperModel, features):  # the real encoder, counted
+        passes.append(features.shape)
+        return encoder(model, features)
+
+    monkeypatch.setattr(WhisperModel, "encode", counted)
+    assert backend.spoken_language(samples, {"zh", "en"}) == "zh"
+    transcript = backend.transcribe(samples)
+    assert len(passes) == 1, passes
+    assert "45678" in bilingual_transcriber.clean_transcript(transcript.text), transcript
+
+
 def test_language_models_are_checked_at_train_time() -> None:
     from rasa.shared.exceptions import InvalidConfigException
 

@@ -18,12 +18,19 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Collection, Dict, Optional, Tuple
 
 import numpy as np
 
 from components.audio.limits import TARGET_SAMPLE_RATE
-from components.audio.short_window import MARGIN_FRAMES, looks_unsound, short_window_model, token_budget, window_frames
+from components.audio.short_window import (
+    FULL_WINDOW_FRAMES,
+    MARGIN_FRAMES,
+    looks_unsound,
+    short_window_model,
+    token_budget,
+    window_frames,
+)
 from components.audio.speechbrain_models import check_model_folder, load_local_model
 from components.threads import configure_threads
 
@@ -174,7 +181,43 @@ class FasterWhisperBackend(ASRBackend):
         finally:
             self.model.short_window(None)
 
+    def spoken_language(self, audio: np.ndarray, candidates: Optional[Collection[str]] = None) -> Optional[str]:
+        """The language Whisper hears in 16 kHz ``audio``: the most probable of ``candidates``
+        (language codes; every language when None), None for an English-only model.
+
+        A recogniser told its language writes that language whatever is said: Whisper base told
+        "zh" turns an English voice message into a Chinese paraphrase, and often loops on it (6-22 s
+        for a 3 s message). Whisper's own language token, read from the encoder pass the
+        transcription then reuses (``keep_encodings``), tells which recogniser should listen."""
+        if not self.multilingual:
+            return None
+        from faster_whisper.audio import pad_or_trim
+
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        features = self.model.feature_extractor(audio)
+        # The first window exactly as faster-whisper's transcription cuts it, so it is reused.
+        first = pad_or_trim(features[:, : min(FULL_WINDOW_FRAMES, features.shape[-1] - 1)])
+        frames = window_frames(len(audio), TARGET_SAMPLE_RATE) if self.short_window else None
+        with self._lock:
+            self.model.keep_encodings(True)
+            self.model.short_window(frames)
+            try:
+                encoded = self.model.encode(first)
+            finally:
+                self.model.short_window(None)
+            scores = {token[2:-2]: p for token, p in self.model.model.detect_language(encoded)[0]}
+        heard = max(candidates or scores, key=lambda language: scores.get(language, 0.0))
+        if heard != self.language:  # another recogniser will listen: nothing to reuse here
+            self.model.keep_encodings(False)
+        return heard
+
     def _transcribe(self, audio: np.ndarray) -> Transcript:
+        try:
+            return self._transcribe_once(audio)
+        finally:
+            self.model.keep_encodings(False)  # a kept encoding serves one transcription
+
+    def _transcribe_once(self, audio: np.ndarray) -> Transcript:
         frames = window_frames(len(audio), TARGET_SAMPLE_RATE) if self.short_window else None
         segments = None
         if frames is not None:

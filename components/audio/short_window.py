@@ -76,7 +76,12 @@ def _whisper_model_class():
 
     class ShortWindowWhisperModel(WhisperModel):
         """A WhisperModel whose ``encode`` keeps only the frames set by ``short_window`` for the
-        calling thread (the generator faster-whisper returns is consumed in that thread)."""
+        calling thread (the generator faster-whisper returns is consumed in that thread).
+
+        ``keep_encodings(True)`` makes it remember, for the calling thread, the last features it
+        encoded and their output: encoding the very same features again returns that output
+        instead of running the encoder, so the language check before a transcription
+        (``FasterWhisperBackend.spoken_language``) costs no second encoder pass."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -85,11 +90,23 @@ def _whisper_model_class():
         def short_window(self, frames: Optional[int]) -> None:
             self._window.frames = frames
 
+        def keep_encodings(self, keep: bool) -> None:
+            """Remember encodings in this thread (True) or forget the one kept (False)."""
+            self._window.keep = keep
+            self._window.kept = None
+
         def encode(self, features: np.ndarray):
             frames = getattr(self._window, "frames", None)
             if frames is not None and features.shape[-1] > frames:
                 features = np.ascontiguousarray(features[..., :frames])
-            return super().encode(features)
+            if not getattr(self._window, "keep", False):
+                return super().encode(features)
+            kept = self._window.kept
+            if kept is not None and kept[0].shape == features.shape and np.array_equal(kept[0], features):
+                return kept[1]
+            output = super().encode(features)
+            self._window.kept = (features, output)
+            return output
 
     return ShortWindowWhisperModel
 
