@@ -56,12 +56,13 @@ def server(
 class Chat:
     """One web chat socket: its confirmed session and the events it received, in order."""
 
-    def __init__(self, server: str) -> None:
+    def __init__(self, server: str, token: str = None) -> None:
         self.events: "queue.Queue[Tuple[str, Any]]" = queue.Queue()
         self.client = socketio.Client(reconnection=False)
         for name in ("session_confirm", "bot_uttered", "webchat_error"):
             self.client.on(name, lambda data, name=name: self.events.put((name, data)))
-        self.client.connect(server, socketio_path="/socket.io", transports=["polling"])
+        auth = {"token": token} if token is not None else None
+        self.client.connect(server, socketio_path="/socket.io", transports=["polling"], auth=auth)
         self.session = ""
 
     def request_session(self, session_id: Any = None) -> str:
@@ -249,3 +250,74 @@ def test_a_rest_jwt_names_its_sender_and_may_vouch_for_the_shop_customer(server:
     bad = post(signed_jwt({"sub": "jwt-bad", "customer_id": ["C-1001"]}), "jwt-bad", "where is my order 12345")
     assert bad.status_code == 400 and "'customer_id' claim" in bad.json()["error"]["message"]
     assert user_events(server, "jwt-bad") == []
+
+
+@pytest.fixture(scope="module")
+def signed_in_server(channel_server: Callable[[str, str], ContextManager[str]], upload_folder: str) -> Iterator[str]:
+    """A web chat embedded in a shop site that signs its customers in: sockets need its JWT."""
+    credentials = (
+        "components.channels.webchat.WebChatInput:\n  session_secret: webchat-secret-for-tests\n"
+        f"  jwt_key: {JWT_KEY}\n  media_folder: {upload_folder}\n"
+    )
+    with channel_server("webchat-jwt", credentials) as url:
+        yield url
+
+
+def bot_replies_until(chat: Chat, words: str, timeout: float = 120) -> str:
+    """The bot's texts to ``chat``, joined, up to the first that contains ``words``."""
+    deadline, texts = time.monotonic() + timeout, []
+    while not texts or words not in texts[-1]:
+        texts.append(chat.next("bot_uttered", timeout=max(0.1, deadline - time.monotonic())).get("text") or "")
+    return " ".join(texts)
+
+
+def test_a_web_chat_jwt_gates_the_socket_and_may_vouch_for_the_shop_customer(signed_in_server: str) -> None:
+    """The embedding site's JWT (``auth: {token}``) opens the socket; its ``customer_id`` claim
+    reaches the actions with each message, so that customer's own order is disclosed without the
+    email or postcode check. A client's own ``customer_id`` metadata vouches for nothing."""
+    for token in (None, "not-a-jwt", signed_jwt({"sub": "x"}, key="another-key-that-is-also-32-bytes-long"),
+                  signed_jwt({"sub": "x"}, ttl_s=-60), signed_jwt({"customer_id": ["C-1001"]})):
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            Chat(signed_in_server, token).close()
+
+    alex = Chat(signed_in_server, signed_jwt({"customer_id": "C-1001"}))  # Alex owns order 12345
+    stranger = Chat(signed_in_server, signed_jwt({}))
+    try:
+        alex.request_session()
+        alex.say("where is my order 12345")
+        assert "DHL" in bot_replies_until(alex, "DHL")
+        assert saved_user_events(signed_in_server, alex.session, 1)[-1]["metadata"]["customer_id"] == "C-1001"
+
+        stranger.request_session()
+        stranger.say("where is my order 12345", metadata={"customer_id": "C-1001"})
+        reply = bot_replies_until(stranger, "email address or the postcode")
+        assert "email address or the postcode" in reply and "DHL" not in reply
+        assert "customer_id" not in saved_user_events(signed_in_server, stranger.session, 1)[-1]["metadata"]
+
+        # A signed-in customer's session is theirs: on a shared browser the next customer (or a
+        # socket vouching for nobody) offering it gets a new one; Alex on a new socket keeps it.
+        for claims in ({"customer_id": "C-1002"}, {}):
+            other = Chat(signed_in_server, signed_jwt(claims))
+            try:
+                assert other.request_session(alex.session) not in (alex.session, "")
+            finally:
+                other.close()
+        assert stranger.request_session(alex.session) != alex.session
+        again = Chat(signed_in_server, signed_jwt({"customer_id": "C-1001"}))
+        try:
+            assert again.request_session(alex.session) == alex.session
+        finally:
+            again.close()
+    finally:
+        alex.close()
+        stranger.close()
+
+
+def test_a_customers_session_id_verifies_only_for_that_customer() -> None:
+    from components.channels.senders import SessionSigner
+
+    signer = SessionSigner(b"secret-for-this-test")
+    alex, anonymous = signer.issue("C-1001"), signer.issue()
+    assert signer.verify(alex, "C-1001") and signer.verify(anonymous)
+    assert not signer.verify(alex) and not signer.verify(alex, "C-1002") and not signer.verify(anonymous, "C-1001")
+    assert not SessionSigner(b"another-secret").verify(alex, "C-1001")

@@ -71,7 +71,7 @@ from components.channels.uploads import (
     store_files,
     too_large,
 )
-from components.constants import ATTACHMENTS, MAX_CUSTOMER_ID_CHARS, VERIFIED_CUSTOMER
+from components.constants import ATTACHMENTS, VERIFIED_CUSTOMER
 from components.media.datauri import as_data_uri, decode_data_uri
 from components.media.errors import AttachmentError
 
@@ -164,19 +164,14 @@ class MediaRestInput(RestInput):
         raise UploadError.refusal(refusals.SENDER_UNAUTHORIZED)
 
     def verified_customer(self, request: Request) -> Optional[str]:
-        """The ``customer_id`` claim of the request's valid JWT (None without one); a claim that
-        is not 1 to ``MAX_CUSTOMER_ID_CHARS`` printable characters is the integrator's bug: 400."""
+        """The ``customer_id`` claim of the request's valid JWT (None without one); a malformed
+        claim (``senders.claimed_customer``) is the integrator's bug: 400."""
         if not self.jwt_key:
             return None
-        claims = self._request_claims(request)
-        if VERIFIED_CUSTOMER not in claims:
-            return None
-        customer = claims[VERIFIED_CUSTOMER]
-        if not isinstance(customer, str) or not 0 < len(customer) <= MAX_CUSTOMER_ID_CHARS or not customer.isprintable():
-            raise UploadError.bad_request(
-                f"The token's '{VERIFIED_CUSTOMER}' claim must be 1 to {MAX_CUSTOMER_ID_CHARS} printable characters."
-            )
-        return customer
+        try:
+            return senders.claimed_customer(self._request_claims(request))
+        except ValueError as e:
+            raise UploadError.bad_request(str(e)) from e
 
     def _request_claims(self, request: Request) -> Dict[str, Any]:
         """The claims of the request's bearer JWT (``_jwt_claims``), decoded once per request:

@@ -30,6 +30,8 @@ import secrets
 import time
 from typing import Any, Dict, Optional
 
+from components.constants import MAX_CUSTOMER_ID_CHARS, VERIFIED_CUSTOMER
+
 logger = logging.getLogger(__name__)
 
 WEBCHAT_PREFIX = "webchat-"
@@ -77,7 +79,11 @@ def load_secret(configured: Optional[str], secret_file: str = DEFAULT_SECRET_FIL
 
 
 class SessionSigner:
-    """Issues and checks web chat session ids (``webchat-<random>.<signature>``)."""
+    """Issues and checks web chat session ids (``webchat-<random>.<signature>``).
+
+    A session of a signed-in shop customer (``owner``, the customer id the socket's JWT vouches
+    for) is signed for that customer: the conversation remembers orders verified in it, so on a
+    shared browser the next customer to sign in gets a session of their own, not the last one's."""
 
     def __init__(self, secret: bytes) -> None:
         if not secret:
@@ -90,20 +96,23 @@ class SessionSigner:
         config = config or {}
         return cls(load_secret(config.get("session_secret"), config.get("session_secret_file") or DEFAULT_SECRET_FILE))
 
-    def issue(self) -> str:
-        """A new, unguessable session id signed by this server."""
+    def issue(self, owner: Optional[str] = None) -> str:
+        """A new, unguessable session id signed by this server (for ``owner``, if given)."""
         nonce = secrets.token_hex(16)
-        return f"{WEBCHAT_PREFIX}{nonce}.{_sign(self._secret, 'webchat:' + nonce)[:_SIGNATURE_HEX]}"
+        return f"{WEBCHAT_PREFIX}{nonce}.{self._signature(nonce, owner)}"
 
-    def verify(self, session_id: Any) -> bool:
-        """True only for an id this server issued (same secret)."""
+    def verify(self, session_id: Any, owner: Optional[str] = None) -> bool:
+        """True only for an id this server issued (same secret) to the same ``owner``."""
         if not isinstance(session_id, str) or not session_id.startswith(WEBCHAT_PREFIX):
             return False
         nonce, _, signature = session_id[len(WEBCHAT_PREFIX):].partition(".")
         if len(nonce) != 32 or len(signature) != _SIGNATURE_HEX:
             return False
-        expected = _sign(self._secret, "webchat:" + nonce)[:_SIGNATURE_HEX]
-        return hmac.compare_digest(expected, signature)
+        return hmac.compare_digest(self._signature(nonce, owner), signature)
+
+    def _signature(self, nonce: str, owner: Optional[str]) -> str:
+        payload = "webchat:" + nonce if owner is None else f"webchat:{nonce}:customer:{owner}"
+        return _sign(self._secret, payload)[:_SIGNATURE_HEX]
 
 
 def is_reserved(sender_id: str) -> bool:
@@ -131,3 +140,15 @@ def verify_sender_token(secret: str, sender_id: str, token: str, now: Optional[f
         return False
     expected = _sign(secret.encode("utf-8"), _token_payload(sender_id, int(expires)))
     return hmac.compare_digest(expected, signature)
+
+
+def claimed_customer(claims: Dict[str, Any]) -> Optional[str]:
+    """The shop customer a valid JWT vouches for (its ``customer_id`` claim), None when it names
+    none. The integrator's backend signed the customer in and minted the token; a claim that is
+    not 1 to ``MAX_CUSTOMER_ID_CHARS`` printable characters is its bug: ``ValueError``."""
+    if VERIFIED_CUSTOMER not in claims:
+        return None
+    customer = claims[VERIFIED_CUSTOMER]
+    if not isinstance(customer, str) or not 0 < len(customer) <= MAX_CUSTOMER_ID_CHARS or not customer.isprintable():
+        raise ValueError(f"The token's '{VERIFIED_CUSTOMER}' claim must be 1 to {MAX_CUSTOMER_ID_CHARS} printable characters.")
+    return customer

@@ -20,7 +20,10 @@ always confirms an id this server signed (the client's own id only when it carri
 signature and ``session_persistence`` is on), a message is taken only with the session its socket
 was confirmed, and ``POST /upload`` needs the same id in the ``X-Session-Id`` header (403
 otherwise). Refusals reach the page as a ``webchat_error`` event ``{"code", "message"}``
-(``components.channels.refusals``). Rasa's ``jwt_key`` still gates the socket and the uploads.
+(``components.channels.refusals``). Rasa's ``jwt_key`` still gates the socket and the uploads; the
+socket JWT's ``customer_id`` claim (a shop customer the embedding site signed in) goes with each of
+its messages as ``VERIFIED_CUSTOMER``, as in the REST channel, and that customer's sessions are
+signed for them (``SessionSigner``'s ``owner``).
 
 Clients may only refer to files they uploaded: attachment references in a message are kept only
 when they point into the media store, the page language is kept when it names a supported
@@ -52,9 +55,9 @@ from components.channels.inbound import TextLimit, split_data_uris
 from components.channels.language_hint import client_language
 from components.channels.media_store import MediaStore
 from components.channels.quotas import UploadQuota
-from components.channels.senders import SessionSigner
+from components.channels.senders import SessionSigner, claimed_customer
 from components.channels.uploads import UploadError, install_retention, read_multipart, store_files
-from components.constants import ATTACHMENTS, INLINE_REFERENCES, LANGUAGE_HINT
+from components.constants import ATTACHMENTS, INLINE_REFERENCES, LANGUAGE_HINT, VERIFIED_CUSTOMER
 from components.media.datauri import decode_data_uri
 from components.media.errors import AttachmentError
 
@@ -162,6 +165,8 @@ class WebChatInput(SocketIOInput):
         self.text_limit = text_limit or TextLimit()
         # socket id -> the session it was confirmed (a message must come with exactly that one)
         self._socket_sessions: Dict[Text, Text] = {}
+        # socket id -> the shop customer its connection JWT vouches for (``customer_id`` claim)
+        self._socket_customers: Dict[Text, Text] = {}
 
     def clean_metadata(self, metadata: Any) -> Dict[str, Any]:
         """The metadata this channel passes on: attachments reduced to references into the media
@@ -219,21 +224,19 @@ class WebChatInput(SocketIOInput):
             .replace("{{CONFIG_JSON}}", config)
         )
 
-    def _authorised(self, request: Request) -> bool:
-        """Uploads need the same JWT as the socket when ``jwt_key`` is set."""
+    def _upload_owner(self, request: Request) -> Tuple[bool, Optional[str]]:
+        """Uploads need the same JWT as the socket when ``jwt_key`` is set: (authorised, the
+        shop customer it vouches for, whose sessions the upload may name)."""
         if not self.jwt_key:
-            return True
+            return True, None
         header = request.headers.get("authorization", "")
         if not header:
-            return False
+            return False, None
         try:
-            return bool(
-                rasa.core.channels.channel.decode_bearer_token(
-                    header, self.jwt_key, self.jwt_algorithm
-                )
-            )
-        except Exception:  # any malformed or expired token
-            return False
+            claims = rasa.core.channels.channel.decode_bearer_token(header, self.jwt_key, self.jwt_algorithm)
+            return isinstance(claims, dict), claimed_customer(claims) if isinstance(claims, dict) else None
+        except Exception:  # any malformed or expired token, a malformed claim
+            return False, None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """The socket.io server (SocketIOInput's events) plus the page, static files and uploads.
@@ -248,6 +251,7 @@ class WebChatInput(SocketIOInput):
         super().blueprint(on_new_message)
         assert self.sio is not None
         socket_manager.attach(self.sio)  # several replicas: emits reach any replica's sockets
+        self._handle_connections()
         self._handle_session_requests()
         self._handle_user_messages(on_new_message)
         webhook = SocketBlueprint(self.sio, self.socketio_path, "webchat_webhook", __name__)
@@ -325,6 +329,9 @@ class WebChatInput(SocketIOInput):
             if not text.strip() and not metadata.get(ATTACHMENTS):
                 logger.debug("Web chat: ignored an empty message from %s.", session_id)
                 return
+            customer = self._socket_customers.get(sid)
+            if customer:  # from the connection's JWT only: accept() drops a client's own key
+                metadata[VERIFIED_CUSTOMER] = customer
             output = SocketIOOutput(sio, self.bot_message_evt)
             await on_new_message(
                 UserMessage(text, output, session_id, input_channel=self.name(), metadata=metadata)
@@ -333,10 +340,39 @@ class WebChatInput(SocketIOInput):
         @sio.on("disconnect", namespace=self.namespace)
         async def disconnect(sid: Text) -> None:
             self._socket_sessions.pop(sid, None)
+            self._socket_customers.pop(sid, None)
+
+    def _handle_connections(self) -> None:
+        """Replaces SocketIOInput's ``connect`` handler: with ``jwt_key`` a socket needs a valid
+        JWT (``auth: {token}``), as before; a ``customer_id`` claim in it (the embedding site
+        signed that shop customer in) reaches the actions with each of the socket's messages as
+        ``VERIFIED_CUSTOMER``, as the REST channel's does. A malformed claim refuses the socket."""
+        sio = self.sio
+        assert sio is not None
+
+        @sio.on("connect", namespace=self.namespace)
+        async def connect(sid: Text, environ: Dict, auth: Optional[Dict]) -> bool:
+            if not self.jwt_key:
+                return True
+            token = auth.get("token") if isinstance(auth, dict) else None
+            if not isinstance(token, str) or not token:
+                return False
+            claims = rasa.core.channels.channel.decode_bearer_token(token, self.jwt_key, self.jwt_algorithm)
+            if not isinstance(claims, dict):  # malformed, expired, wrong key
+                return False
+            try:
+                customer = claimed_customer(claims)
+            except ValueError as e:  # the embedding site's bug: said in its log, not to the page
+                logger.warning("Web chat: refused a socket whose JWT has a bad claim: %s", e)
+                return False
+            if customer:
+                self._socket_customers[sid] = customer
+            return True
 
     def _handle_session_requests(self) -> None:
         """Replaces SocketIOInput's ``session_request`` handler: the confirmed id is always one
-        this server signed (the client's, when valid and sessions persist; else a new one).
+        this server signed (the client's, when valid and sessions persist; else a new one), and
+        for a socket whose JWT vouches for a shop customer, signed for that customer.
         Also: in python-socketio >= 5.10 ``enter_room`` is a coroutine that Rasa 3.6 does not
         await, so the socket never joined the session's room and replies were lost."""
         sio = self.sio
@@ -346,12 +382,13 @@ class WebChatInput(SocketIOInput):
         async def session_request(sid: Text, data: Optional[Dict]) -> None:
             data = data if isinstance(data, dict) else {}
             claimed = data.get("session_id")
-            if self.session_persistence and self.signer.verify(claimed):
+            owner = self._socket_customers.get(sid)  # a signed-in customer's sessions are their own
+            if self.session_persistence and self.signer.verify(claimed, owner):
                 session_id = claimed
             else:
                 if claimed:
-                    logger.info("Web chat: refused a session id this server did not issue.")
-                session_id = self.signer.issue()
+                    logger.info("Web chat: refused a session id this server did not issue to this customer.")
+                session_id = self.signer.issue(owner)
             previous = self._socket_sessions.get(sid)
             if previous and previous != session_id:
                 left = sio.leave_room(sid, previous, namespace=self.namespace)
@@ -394,10 +431,11 @@ class WebChatInput(SocketIOInput):
     async def upload(self, request: Request) -> HTTPResponse:
         """POST /upload: one checked file of a signed session (``X-Session-Id``) into the media
         store, under the session's quota -> 201 with its reference."""
-        if not self._authorised(request):
+        authorised, owner = self._upload_owner(request)
+        if not authorised:
             return UploadError.refusal(refusals.UNAUTHORIZED).as_response()
         session_id = request.headers.get(SESSION_HEADER)
-        if not self.signer.verify(session_id):
+        if not self.signer.verify(session_id, owner):
             return UploadError.refusal(refusals.INVALID_SESSION).as_response()
         try:
             self.quota.admit(session_id)  # before reading the body
