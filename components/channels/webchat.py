@@ -224,18 +224,21 @@ class WebChatInput(SocketIOInput):
             .replace("{{CONFIG_JSON}}", config)
         )
 
-    def _upload_owner(self, request: Request) -> Tuple[bool, Optional[str]]:
-        """Uploads need the same JWT as the socket when ``jwt_key`` is set: (authorised, the
-        shop customer it vouches for, whose sessions the upload may name)."""
+    def _token_customer(self, token: Any) -> Tuple[bool, Optional[str]]:
+        """The socket's and the uploads' JWT check when ``jwt_key`` is set: (authorised, the shop
+        customer its ``customer_id`` claim vouches for). A missing, malformed, expired or
+        wrongly signed token, or a malformed claim (the embedding site's bug, logged), is refused."""
         if not self.jwt_key:
             return True, None
-        header = request.headers.get("authorization", "")
-        if not header:
+        if not isinstance(token, str) or not token:
+            return False, None
+        claims = rasa.core.channels.channel.decode_bearer_token(token, self.jwt_key, self.jwt_algorithm)
+        if not isinstance(claims, dict):
             return False, None
         try:
-            claims = rasa.core.channels.channel.decode_bearer_token(header, self.jwt_key, self.jwt_algorithm)
-            return isinstance(claims, dict), claimed_customer(claims) if isinstance(claims, dict) else None
-        except Exception:  # any malformed or expired token, a malformed claim
+            return True, claimed_customer(claims)
+        except ValueError as e:
+            logger.warning("Web chat: refused a JWT with a bad claim: %s", e)
             return False, None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -352,22 +355,10 @@ class WebChatInput(SocketIOInput):
 
         @sio.on("connect", namespace=self.namespace)
         async def connect(sid: Text, environ: Dict, auth: Optional[Dict]) -> bool:
-            if not self.jwt_key:
-                return True
-            token = auth.get("token") if isinstance(auth, dict) else None
-            if not isinstance(token, str) or not token:
-                return False
-            claims = rasa.core.channels.channel.decode_bearer_token(token, self.jwt_key, self.jwt_algorithm)
-            if not isinstance(claims, dict):  # malformed, expired, wrong key
-                return False
-            try:
-                customer = claimed_customer(claims)
-            except ValueError as e:  # the embedding site's bug: said in its log, not to the page
-                logger.warning("Web chat: refused a socket whose JWT has a bad claim: %s", e)
-                return False
+            authorised, customer = self._token_customer(auth.get("token") if isinstance(auth, dict) else None)
             if customer:
                 self._socket_customers[sid] = customer
-            return True
+            return authorised
 
     def _handle_session_requests(self) -> None:
         """Replaces SocketIOInput's ``session_request`` handler: the confirmed id is always one
@@ -431,7 +422,7 @@ class WebChatInput(SocketIOInput):
     async def upload(self, request: Request) -> HTTPResponse:
         """POST /upload: one checked file of a signed session (``X-Session-Id``) into the media
         store, under the session's quota -> 201 with its reference."""
-        authorised, owner = self._upload_owner(request)
+        authorised, owner = self._token_customer(request.headers.get("authorization"))
         if not authorised:
             return UploadError.refusal(refusals.UNAUTHORIZED).as_response()
         session_id = request.headers.get(SESSION_HEADER)
