@@ -108,8 +108,10 @@ def client_visible(metadata: Dict[str, Any]) -> Dict[str, Any]:
     return {k: v for k, v in metadata.items() if k not in ("model_id", "assistant_id")}
 
 
-def upload(server: str, session: str = None) -> requests.Response:
+def upload(server: str, session: str = None, token: str = None) -> requests.Response:
     headers = {"X-Session-Id": session} if session is not None else {}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
     return requests.post(
         f"{server}/webhooks/webchat/upload",
         files={"file": (PHOTO.name, PHOTO.read_bytes(), "image/jpeg")},
@@ -287,6 +289,13 @@ def test_a_web_chat_jwt_gates_the_socket_and_may_vouch_for_the_shop_customer(sig
         alex.say("where is my order 12345")
         assert "DHL" in bot_replies_until(alex, "DHL")
         assert saved_user_events(signed_in_server, alex.session, 1)[-1]["metadata"]["customer_id"] == "C-1001"
+
+        # A file goes into a signed-in customer's session only with that customer's token.
+        assert upload(signed_in_server, alex.session).json()["error"]["code"] == "unauthorized"
+        for claims in ({"customer_id": "C-1002"}, {}):
+            refused = upload(signed_in_server, alex.session, signed_jwt(claims))
+            assert refused.status_code == 403 and refused.json()["error"]["code"] == "invalid_session"
+        assert upload(signed_in_server, alex.session, signed_jwt({"customer_id": "C-1001"})).status_code == 201
 
         stranger.request_session()
         stranger.say("where is my order 12345", metadata={"customer_id": "C-1001"})
