@@ -6,7 +6,6 @@ uploads-only rule.
 Socket.io conversations use python-socketio's client; tests wait for events, never for time."""
 
 import os
-import queue
 import time
 from typing import Any, Callable, ContextManager, Dict, Iterator, List, Tuple
 
@@ -17,6 +16,7 @@ import socketio
 
 from components.channels.senders import sign_sender_token
 from tests.conftest import ROOT, saved_user_events
+from tests.socket_chat import Chat
 
 PHOTO = ROOT / "data" / "media" / "images" / "damaged_parcel_dented.jpg"
 SENDER_SECRET = "rest-sender-secret-for-tests"
@@ -51,41 +51,6 @@ def server(
     )
     with channel_server("channel-security", credentials) as url:
         yield url
-
-
-class Chat:
-    """One web chat socket: its confirmed session and the events it received, in order."""
-
-    def __init__(self, server: str, token: str = None) -> None:
-        self.events: "queue.Queue[Tuple[str, Any]]" = queue.Queue()
-        self.client = socketio.Client(reconnection=False)
-        for name in ("session_confirm", "bot_uttered", "webchat_error"):
-            self.client.on(name, lambda data, name=name: self.events.put((name, data)))
-        auth = {"token": token} if token is not None else None
-        self.client.connect(server, socketio_path="/socket.io", transports=["polling"], auth=auth)
-        self.session = ""
-
-    def request_session(self, session_id: Any = None) -> str:
-        self.client.emit("session_request", {"session_id": session_id})
-        self.session = self.next("session_confirm")
-        return self.session
-
-    def next(self, name: str, timeout: float = 120) -> Any:
-        """The data of the next event called ``name`` (other events are skipped)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            event, data = self.events.get(timeout=max(0.1, deadline - time.monotonic()))
-            if event == name:
-                return data
-
-    def say(self, text: str, session_id: str = "", metadata: Dict[str, Any] = None) -> None:
-        payload: Dict[str, Any] = {"message": text, "session_id": session_id or self.session}
-        if metadata is not None:
-            payload["metadata"] = metadata
-        self.client.emit("user_uttered", payload)
-
-    def close(self) -> None:
-        self.client.disconnect()
 
 
 @pytest.fixture()

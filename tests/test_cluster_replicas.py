@@ -12,15 +12,12 @@ import concurrent.futures
 import hashlib
 import itertools
 import os
-import queue
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 import requests
-import socketio
 
 from bench.servers import ROOT
 from deploy import services
@@ -28,6 +25,7 @@ from deploy.stack import Stack
 from image_utils import photo_bytes
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import saved_user_events as conftest_saved_user_events
+from tests.socket_chat import Chat
 
 HAMMER_MESSAGES = 12
 
@@ -87,31 +85,11 @@ def test_a_photo_uploaded_through_one_replica_is_read_by_the_other(stack: Stack)
     assert [r["sha256"] for r in events[1]["parse_data"]["media_references"]] == [digest]
 
 
-class Chat:
-    """A web chat socket on one replica (long-polling, as a browser behind HAProxy would)."""
-
-    def __init__(self, server: str) -> None:
-        self.events: "queue.Queue[Tuple[str, Any]]" = queue.Queue()
-        self.client = socketio.Client(reconnection=False)
-        for name in ("session_confirm", "bot_uttered", "webchat_error"):
-            self.client.on(name, lambda data, name=name: self.events.put((name, data)))
-        self.client.connect(server, socketio_path="/socket.io", transports=["polling"])
-        self.client.emit("session_request", {"session_id": None})
-        self.session = self.next("session_confirm")
-
-    def next(self, name: str, timeout: float = 300) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            event, data = self.events.get(timeout=max(0.1, deadline - time.monotonic()))
-            if event == name:
-                return data
-            assert event != "webchat_error", data
-
-
 def test_web_chat_upload_on_one_replica_and_replies_from_the_other(stack: Stack) -> None:
     replica_a, replica_b = stack.replicas
-    chat = Chat(replica_a)
+    chat = Chat(replica_a)  # long-polling, as a browser behind HAProxy would
     try:
+        chat.request_session()
         photo = photo_bytes("coffee")
         uploaded = requests.post(
             f"{replica_b}/webhooks/webchat/upload", headers={"X-Session-Id": chat.session},
@@ -123,7 +101,7 @@ def test_web_chat_upload_on_one_replica_and_replies_from_the_other(stack: Stack)
         chat.client.emit("user_uttered", {"message": "the cup arrived broken",
                                           "session_id": chat.session,
                                           "metadata": {"attachments": [reference]}})
-        assert chat.next("bot_uttered")  # replica A answered its own socket
+        assert chat.next("bot_uttered", 300, refuse_errors=True)  # replica A answered its own socket
         [event] = saved_user_events(stack, chat.session, 1)
         digest = hashlib.sha256(photo).hexdigest()
         assert event["metadata"]["attachments"][0]["path"] == f"{stack.media_folder(1)}/{digest}.jpg"
@@ -140,10 +118,10 @@ def test_web_chat_upload_on_one_replica_and_replies_from_the_other(stack: Stack)
         assert triggered.status_code == 200, triggered.text
         bot_texts = [e.get("text") for e in triggered.json()["tracker"]["events"]
                      if e.get("event") == "bot"]
-        greeting = chat.next("bot_uttered")
+        greeting = chat.next("bot_uttered", 300, refuse_errors=True)
         assert greeting.get("text") and greeting["text"] in bot_texts[-3:]
     finally:
-        chat.client.disconnect()
+        chat.close()
 
 
 def test_two_replicas_hammering_one_conversation_keep_every_turn_once_and_whole(

@@ -233,15 +233,21 @@ def test_fine_tuned_encoder_predicts_in_int8_when_its_hold_out_keeps_the_score(
         **FAST, "validation_fraction": 0.25, "sparse_origins": ["words"], "fine_tune_encoder": True,
         "fine_tune_epochs": 1, "fine_tune_batch_size": 8,
     }
-    classifier = make_component(MultimodalFusionClassifier, model_storage, resource, execution_context, config)
-    classifier.train(data)
-    report = classifier._meta["training"]
-    # Both hold-out scores are recorded, and the choice follows the rule on them.
+    ruled = make_component(MultimodalFusionClassifier, model_storage, resource, execution_context, config)
+    ruled.train(data)
+    report = ruled._meta["training"]
+    # Both hold-out scores are recorded, and the choice follows the rule on them. Which way it goes
+    # depends on the CPU's int8 kernels (a hold-out of 12 after one epoch: one answer can flip).
     assert 0 <= report["int8_validation_score"] <= 1 and 0 <= report["float_validation_score"] <= 1
     drop = MultimodalFusionClassifier.get_default_config()["int8_max_validation_drop"]
-    assert classifier._meta["encoder_int8"] is (report["int8_validation_score"] >= report["float_validation_score"] - drop)
-    assert classifier._meta["encoder_int8"]  # these intents are far apart: int8 answers the same
-    assert classifier._encoder.backend == "onnx-int8"
+    assert ruled._meta["encoder_int8"] is (report["int8_validation_score"] >= report["float_validation_score"] - drop)
+    assert ruled._encoder.backend == ("onnx-int8" if ruled._meta["encoder_int8"] else "onnx")
+
+    # A drop the rule always allows: int8 is chosen, and served from here on.
+    config = {**config, "int8_max_validation_drop": 0.999}
+    classifier = make_component(MultimodalFusionClassifier, model_storage, resource, execution_context, config)
+    classifier.train(data)
+    assert classifier._meta["encoder_int8"] and classifier._encoder.backend == "onnx-int8"
 
     # int8 vectors are near the float ones, not equal to them.
     encoder = classifier._encoder
