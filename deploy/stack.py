@@ -55,8 +55,9 @@ components.channels.webchat.WebChatInput:
 DEFAULT_UPLOAD_MAX_FILES = 30
 
 S3_ACCESS_KEY = "shop-media"
-# Redis databases: 1 the lock store (endpoints), 2 socket.io's messages.
+# Redis databases: 1 the lock store (endpoints), 2 socket.io's messages, 3 the upload quotas.
 SOCKETIO_DB = 2
+QUOTA_DB = 3
 # Seconds a replica may take to load every model (2 cores, several processes at once).
 REPLICA_START_S = 900
 ACTION_START_S = 180
@@ -113,7 +114,8 @@ class Stack:
         return f"var/media/uploads/{self.name}/rasa{index}"
 
     def replica_env(self) -> Dict[str, str]:
-        """What every replica shares: bucket, keys, socket.io's Redis, the web chat's secret."""
+        """What every replica shares: bucket, keys, socket.io's and the upload quotas' Redis, the
+        web chat's secret."""
         assert self.redis is not None and self.s3 is not None
         return {
             "MEDIA_S3_BUCKET": services.MEDIA_BUCKET,
@@ -123,6 +125,7 @@ class Stack:
             "AWS_SECRET_ACCESS_KEY": self.s3_secret,
             "SOCKETIO_REDIS_URL": f"{self.redis.url}/{SOCKETIO_DB}",
             "SOCKETIO_REDIS_CHANNEL": self.name,
+            "UPLOAD_QUOTA_REDIS_URL": f"{self.redis.url}/{QUOTA_DB}",
             "MM_SESSION_SECRET": self._session_secret,
         }
 

@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from bench.servers import ROOT
+from components.channels.quotas import DEFAULTS as QUOTA_DEFAULTS
 from deploy import services
 from deploy.stack import Stack
 from image_utils import photo_bytes
@@ -120,6 +121,27 @@ def test_web_chat_upload_on_one_replica_and_replies_from_the_other(stack: Stack)
                      if e.get("event") == "bot"]
         greeting = chat.next("bot_uttered", 300, refuse_errors=True)
         assert greeting.get("text") and greeting["text"] in bot_texts[-3:]
+    finally:
+        chat.close()
+
+
+def test_one_sessions_uploads_spread_over_both_replicas_share_one_quota(stack: Stack) -> None:
+    """The web chat's per-session cap counts every replica's uploads (Redis), not each its own."""
+    chat = Chat(stack.replicas[0])
+    try:
+        chat.request_session()
+        photo = photo_bytes("coffee")
+
+        def upload(replica: str) -> requests.Response:
+            return requests.post(f"{replica}/webhooks/webchat/upload", headers={"X-Session-Id": chat.session},
+                                 files={"file": ("cup.jpg", photo, "image/jpeg")}, timeout=120)
+
+        cap = int(QUOTA_DEFAULTS["upload_max_files"])
+        answers = [upload(stack.replicas[i % 2]).status_code for i in range(cap)]
+        assert answers == [201] * cap
+        for replica in stack.replicas:
+            refused = upload(replica)
+            assert refused.status_code == 429 and refused.json()["error"]["code"] == "upload_rate_limited"
     finally:
         chat.close()
 

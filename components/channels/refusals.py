@@ -53,7 +53,8 @@ REFUSALS: Dict[str, Tuple[int, Dict[str, str]]] = {
         ENGLISH: "This sender id belongs to another channel's conversations and cannot be used over REST.",
     }),
     UNAUTHORIZED: (401, {ENGLISH: "Sign in again to send files.", CHINESE: "请重新登录后再发送文件。"}),
-    # The shared media store (S3, components.channels.shared_media) could not take the file.
+    # The shared media store (S3, components.channels.shared_media) could not take the file, or
+    # the shared upload quota's Redis (components.channels.quotas) did not answer.
     STORAGE_UNAVAILABLE: (503, {
         ENGLISH: "I couldn't save your file just now. Please try again in a moment.",
         CHINESE: "我现在没能保存您的文件。请稍后再试。",
