@@ -202,6 +202,13 @@ class SpeechTranscriber(GraphComponent):
             # Such a model first reads which configured language Whisper hears (no extra encoder
             # pass): an English clip in a Chinese conversation goes to the English model.
             "language_models": {},
+            # faster_whisper with `language_models`: a transcript of the main model whose
+            # confidence is below this is checked by a `language_models` recogniser, and a clip it
+            # hears in that language is transcribed by it (a Mandarin voice message in an English
+            # conversation; English-only tiny.en cannot say it heard Chinese). On validation speech
+            # tiny.en scored Mandarin at most 0.53 and English at least 0.53 (5th percentile 0.55):
+            # bench/spoken_language.py. None = never check.
+            "language_check_below": 0.55,
             # CPU threads for ASR (CTranslate2 threads; torch threads for speechbrain).
             "cpu_threads": 2,
             # How a transcript combines with typed text: "append", "replace" or "keep".
@@ -310,6 +317,11 @@ class SpeechTranscriber(GraphComponent):
             except SpeechBrainModelError as e:
                 raise InvalidConfigException(f"SpeechTranscriber: backend 'speechbrain' needs `source`: {e}") from e
         validate_language_models(config.get("language_models") or {}, config["backend"])
+        below = config.get("language_check_below")
+        if below is not None and (isinstance(below, bool) or not isinstance(below, (int, float)) or not 0 <= below <= 1):
+            raise InvalidConfigException(
+                f"SpeechTranscriber: language_check_below must be a confidence in [0, 1] or null, got {below!r}."
+            )
         join = config["join_spoken_digits"]
         if not isinstance(join, int) or isinstance(join, bool) or join < 0:
             raise InvalidConfigException(
@@ -385,7 +397,9 @@ class SpeechTranscriber(GraphComponent):
         """Transcript of decoded audio by the recogniser for ``language``, from the cache when
         allowed and present. A language's own recogniser first checks that the speech is in
         that language: an English voice message in a Chinese conversation goes to the recogniser
-        for the language Whisper hears (the main one when none is configured for it)."""
+        for the language Whisper hears (the main one when none is configured for it). A main
+        transcript below `language_check_below` is checked the same way by a `language_models`
+        recogniser: a Mandarin voice message in an English conversation goes to Mandarin's."""
         backend = self.backend_for(language)
         cached = self._cache.get(audio.sha256, backend.backend_id) if use_cache else None
         if cached is not None:
@@ -393,22 +407,53 @@ class SpeechTranscriber(GraphComponent):
         if backend is not self.backend and isinstance(backend, FasterWhisperBackend):
             heard = backend.spoken_language(audio.samples, self.spoken_languages())
             if heard is not None and heard != language:
-                logger.info(f"'{audio.source}' is spoken in '{heard}', not '{language}': that recogniser listens")
-                backend = self.backend_for(heard)
-                cached = self._cache.get(audio.sha256, backend.backend_id) if use_cache else None
-                if cached is not None:
-                    return cached
+                return self._rerouted(audio, use_cache, heard, language)
+        transcript = self._timed_transcript(backend, audio)
+        checker = self._language_checker() if backend is self.backend else None
+        below = self._config.get("language_check_below")
+        if checker is not None and below is not None and transcript.confidence is not None \
+                and transcript.confidence < below:
+            heard = checker.spoken_language(audio.samples, self.spoken_languages())
+            if heard is not None and heard != transcript.language:
+                return self._rerouted(audio, use_cache, heard, transcript.language)
+        if use_cache:
+            self._cache.put(audio.sha256, backend.backend_id, transcript)
+        return transcript
+
+    def _language_checker(self) -> Optional[FasterWhisperBackend]:
+        """A multilingual `language_models` recogniser that can tell which language a clip is in
+        (None without one, or when the main model itself is multilingual)."""
+        if getattr(self.backend, "multilingual", True):
+            return None
+        for language in sorted(self._config.get("language_models") or {}):
+            backend = self.backend_for(language)
+            if isinstance(backend, FasterWhisperBackend) and backend.multilingual:
+                return backend
+        return None
+
+    def _rerouted(self, audio: DecodedAudio, use_cache: bool, heard: str, expected: Optional[str]) -> Transcript:
+        """The transcript by the recogniser for ``heard``, the language Whisper heard."""
+        logger.info(f"'{audio.source}' is spoken in '{heard}', not '{expected}': that recogniser listens")
+        backend = self.backend_for(heard)
+        cached = self._cache.get(audio.sha256, backend.backend_id) if use_cache else None
+        if cached is not None:
+            return cached
         return self._transcribe_and_store(backend, audio, use_cache)
 
     def _transcribe_and_store(self, backend: ASRBackend, audio: DecodedAudio, use_cache: bool) -> Transcript:
         """``backend``'s transcript of ``audio``, into the cache when allowed."""
+        transcript = self._timed_transcript(backend, audio)
+        if use_cache:
+            self._cache.put(audio.sha256, backend.backend_id, transcript)
+        return transcript
+
+    @staticmethod
+    def _timed_transcript(backend: ASRBackend, audio: DecodedAudio) -> Transcript:
         t0 = time.perf_counter()
         transcript = backend.transcribe(audio.samples)
         logger.debug(
             f"Transcribed {audio.duration:.2f} s of audio in {time.perf_counter() - t0:.2f} s: '{transcript.text}'"
         )
-        if use_cache:
-            self._cache.put(audio.sha256, backend.backend_id, transcript)
         return transcript
 
     # ---- messages --------------------------------------------------------------------------

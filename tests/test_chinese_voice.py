@@ -104,8 +104,9 @@ def test_the_conversation_language_chooses_the_recogniser(bilingual_transcriber:
         heard[hint] = message.get("transcript")
     assert heard["zh"]["language"] == "zh" and "12345" in heard["zh"]["text"], heard
     assert "订单" in heard["zh"]["text"], heard
-    # Without a hint the main (English) model hears it: no Chinese characters come out.
-    assert heard[None]["language"] == "en" and "订单" not in heard[None]["text"], heard
+    # Without a hint the main (English) model listens first; it is unsure of Mandarin, so Whisper
+    # base checks the language and transcribes it (the check is tested below).
+    assert heard[None]["language"] == "zh" and "12345" in heard[None]["text"], heard
 
 
 def test_english_speech_in_a_chinese_conversation_goes_to_the_english_recogniser(
@@ -119,6 +120,24 @@ def test_english_speech_in_a_chinese_conversation_goes_to_the_english_recogniser
     assert heard["language"] == "en" and "order" in heard["text"].lower(), heard
     assert "12345" in heard["text"] and not any("\u4e00" <= c <= "\u9fff" for c in heard["text"]), heard
     assert heard_zh["language"] == "zh" and "45678" in heard_zh["text"], heard_zh
+
+
+def test_mandarin_speech_in_an_english_conversation_goes_to_the_mandarin_recogniser(
+    bilingual_transcriber: SpeechTranscriber,
+) -> None:
+    # tiny.en (English only) turns Mandarin into English words, with a low confidence.
+    mandarin = _voice_message("zh_order_status_45678.ogg", {"language": "en"})
+    english = _voice_message("where_is_my_order_12345_slt.ogg", {"language": "en"})
+    bilingual_transcriber.process([mandarin, english])
+    heard = mandarin.get("transcript")
+    assert heard["language"] == "zh" and "45678" in heard["text"], heard
+    heard = english.get("transcript")
+    assert heard["language"] == "en" and "12345" in heard["text"], heard
+
+    unchecked = SpeechTranscriber({**bilingual_transcriber._config, "language_check_below": None}, "asr")
+    mandarin = _voice_message("zh_order_status_45678.ogg", {"language": "en"})
+    unchecked.process([mandarin])
+    assert mandarin.get("transcript")["language"] == "en", mandarin.get("transcript")
 
 
 def test_the_language_check_reuses_the_transcriptions_encoder_pass(
@@ -148,4 +167,8 @@ def test_language_models_are_checked_at_train_time() -> None:
                       (["base"], "must map"), ({"zh": 3}, "packaged model name")):
         config = {**SpeechTranscriber.get_default_config(), "language_models": bad}
         with pytest.raises(InvalidConfigException, match=word):
+            SpeechTranscriber.validate_config(config)
+    for bad in (1.5, -0.1, "0.5", True):
+        config = {**SpeechTranscriber.get_default_config(), "language_check_below": bad}
+        with pytest.raises(InvalidConfigException, match="language_check_below must be a confidence"):
             SpeechTranscriber.validate_config(config)
