@@ -7,7 +7,8 @@ process, not a property of a trained model, because both give the same vectors w
 checked at every load: the environment variable named by ``BACKEND_VARIABLE`` decides, read at
 each load so one process can load the same model both ways (the benchmark does).
 
-bf16 is not offered: it needs AVX512-BF16 or AMX, which the machines this was measured on lack.
+bf16 is not offered: even on a CPU with AVX512-BF16 torch in bf16 was 2.8-3.9x slower than this
+float32 path for one sentence (``bench/encoder_precision.py``, ``bench/reports/encoder_precision.json``).
 
 ``OnnxSentenceModel.int8_copy`` gives the same transformer with int8 weights (ONNX Runtime's
 dynamic quantization). Its vectors are not torch's within the parity tolerance (cosine ~0.99), so
