@@ -114,7 +114,9 @@ def s3_server(folder: Path, access_key: str, secret_key: str, port: Optional[int
 
 def haproxy_config(port: int, stats_port: int, backends: List[str], health: str = "/") -> str:
     """HAProxy config: round robin over the ``backends`` (host:port) with the sticky cookie
-    socket.io long-polling needs (a session's polls must reach the replica that holds it)."""
+    socket.io long-polling needs (a session's polls must reach the replica that holds it), and
+    the client's address appended to X-Forwarded-For (the replicas read it with
+    SANIC_PROXIES_COUNT=1: per-address upload quotas count each client, not the balancer)."""
     servers = "\n".join(
         f"    server rasa{i} {address} cookie rasa{i} check inter 1s fall 2 rise 1"
         for i, address in enumerate(backends, 1)
@@ -131,6 +133,7 @@ defaults
     retries 2
 frontend chat
     bind {HOST}:{port}
+    option forwardfor
     default_backend rasa
 frontend stats
     bind {HOST}:{stats_port}

@@ -126,6 +126,8 @@ class Stack:
             "SOCKETIO_REDIS_URL": f"{self.redis.url}/{SOCKETIO_DB}",
             "SOCKETIO_REDIS_CHANNEL": self.name,
             "UPLOAD_QUOTA_REDIS_URL": f"{self.redis.url}/{QUOTA_DB}",
+            # The client address is the last X-Forwarded-For entry, the one HAProxy appended.
+            "SANIC_PROXIES_COUNT": "1",
             "MM_SESSION_SECRET": self._session_secret,
         }
 

@@ -22,7 +22,7 @@ import requests
 from bench.servers import ROOT
 from components.channels.quotas import DEFAULTS as QUOTA_DEFAULTS
 from deploy import services
-from deploy.stack import Stack
+from deploy.stack import QUOTA_DB, Stack
 from image_utils import photo_bytes
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import saved_user_events as conftest_saved_user_events
@@ -144,6 +144,38 @@ def test_one_sessions_uploads_spread_over_both_replicas_share_one_quota(stack: S
             assert refused.status_code == 429 and refused.json()["error"]["code"] == "upload_rate_limited"
     finally:
         chat.close()
+
+
+class FromAddress(requests.adapters.HTTPAdapter):
+    """Connects from another loopback address (127.0.0.0/8), as another customer's machine."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def test_through_the_balancer_each_client_address_has_its_own_quota(stack: Stack) -> None:
+    """Unauthenticated REST uploads count per client address: the one HAProxy saw, not the
+    balancer's own, and not an X-Forwarded-For the client made up."""
+    import redis
+
+    quotas = redis.Redis.from_url(f"{stack.redis.url}/{QUOTA_DB}")
+    before = set(quotas.keys("upload-quota:address:*"))
+    for address in ("127.0.0.2", "127.0.0.3"):
+        session = requests.Session()
+        session.mount("http://", FromAddress(address))
+        sent = session.post(
+            f"{stack.url}/webhooks/rest/webhook", headers={"X-Forwarded-For": "10.9.9.9"},
+            data={"sender": f"address-{uuid.uuid4().hex[:8]}", "message": "my parcel arrived damaged"},
+            files={"file": ("parcel.jpg", photo_bytes("chelsea"), "image/jpeg")}, timeout=300,
+        )
+        assert sent.status_code == 200, sent.text
+    charged = sorted(k.decode() for k in set(quotas.keys("upload-quota:address:*")) - before)
+    assert charged == ["upload-quota:address:127.0.0.2", "upload-quota:address:127.0.0.3"], charged
 
 
 def test_two_replicas_hammering_one_conversation_keep_every_turn_once_and_whole(
