@@ -206,7 +206,8 @@ class FasterWhisperBackend(ASRBackend):
             finally:
                 self.model.short_window(None)
             scores = {token[2:-2]: p for token, p in self.model.model.detect_language(encoded)[0]}
-        heard = max(candidates or scores, key=lambda language: scores.get(language, 0.0))
+        # sorted: an exact tie goes to the first code alphabetically, not to a set's order
+        heard = max(sorted(candidates or scores), key=lambda language: scores.get(language, 0.0))
         if heard != self.language:  # another recogniser will listen: nothing to reuse here
             self.model.keep_encodings(False)
         return heard
