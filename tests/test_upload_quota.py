@@ -1,7 +1,9 @@
 """Upload quotas shared by replicas through Redis (real redis-server): an uploader spread over
 several `rasa run` processes gets the cap once, not once per process. Bounded loops only."""
 
+import asyncio
 import concurrent.futures
+import socket
 import time
 from typing import Iterator
 
@@ -79,6 +81,37 @@ def test_a_redis_that_does_not_answer_refuses_the_upload_quickly() -> None:
     assert refused_code(lambda: quota.charge("anyone", 1)) == refusals.STORAGE_UNAVAILABLE
     assert refused_code(lambda: quota.admit("anyone")) == refusals.STORAGE_UNAVAILABLE
     assert time.monotonic() - started < 10
+
+
+def test_a_redis_that_hangs_holds_only_that_upload_not_the_event_loop() -> None:
+    """A listener that takes the connection and never answers: the upload is refused after the
+    timeout while the channel's event loop goes on serving (here: a ticker coroutine)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        quota = RedisUploadQuota(f"redis://127.0.0.1:{listener.getsockname()[1]}/{QUOTA_DB}", 3, 1_000, 60)
+
+        async def upload_while_ticking() -> tuple:
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            ticker = asyncio.create_task(tick())
+            try:
+                await quota.admitted("anyone")
+            except UploadError as refused:
+                return refused.code, ticks
+            finally:
+                ticker.cancel()
+            return None, ticks
+
+        code, ticks = asyncio.run(upload_while_ticking())
+    assert code == refusals.STORAGE_UNAVAILABLE
+    assert ticks >= 20  # the 1 s wait was the upload's alone (a blocked loop ticks ~0)
 
 
 def test_the_environment_chooses_where_counters_live(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ credentials), defaults in DEFAULTS: ``upload_max_files`` files and ``upload_max_
 ``upload_window_s`` seconds.
 """
 
+import asyncio
 import collections
 import logging
 import os
@@ -33,8 +34,7 @@ DEFAULTS: Dict[str, float] = {
 logger = logging.getLogger(__name__)
 
 REDIS_URL_ENV = "UPLOAD_QUOTA_REDIS_URL"
-# A Redis that does not answer within this many seconds refuses the upload (storage_unavailable)
-# rather than holding the channel's event loop.
+# A Redis that does not answer within this many seconds refuses the upload (storage_unavailable).
 REDIS_TIMEOUT_S = 1.0
 
 # Keys kept at most (oldest dropped first), so a flood of distinct keys cannot grow memory.
@@ -74,6 +74,15 @@ class UploadQuota:
         while used and used[0][0] <= now - self.window_s:
             used.popleft()
         return used
+
+    async def admitted(self, key: str, files: int = 1) -> None:
+        """``admit`` off the event loop (the channels' way in): the shared counter is a Redis
+        round trip that must not hold other conversations."""
+        await asyncio.to_thread(self.admit, key, files)
+
+    async def charged(self, key: str, size: int) -> None:
+        """``charge`` off the event loop, as ``admitted``."""
+        await asyncio.to_thread(self.charge, key, size)
 
     def admit(self, key: str, files: int = 1) -> None:
         """Raises 429 when ``key`` cannot store ``files`` more files now (checked before reading)."""
@@ -123,7 +132,8 @@ class RedisUploadQuota(UploadQuota):
     """The same caps, counted in Redis (one sorted set per uploader, expiring with its window),
     so every replica sees the uploads the others took. A Redis that fails or does not answer in
     REDIS_TIMEOUT_S refuses the upload (503 storage_unavailable, logged): an uploader is never
-    let past the cap because the counter is down."""
+    let past the cap because the counter is down. The channels call it through ``admitted`` /
+    ``charged``, in a worker thread, so a slow Redis holds only that upload."""
 
     KEY_PREFIX = "upload-quota:"
 

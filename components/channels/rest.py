@@ -207,7 +207,7 @@ class MediaRestInput(RestInput):
         return f"address:{request.remote_addr or request.ip}"
 
     # ------------------------------------------------------------------ media
-    async def store_inline_data(self, metadata: Dict[str, Any], charge: Callable[[int], None]) -> Dict[str, Any]:
+    async def store_inline_data(self, metadata: Dict[str, Any], charge: Callable[[int], Awaitable[None]]) -> Dict[str, Any]:
         """A copy of metadata whose ``data`` attachment references are stored and replaced by
         ``path`` references; other references pass unchanged. Raises UploadError."""
         raw = metadata.get(ATTACHMENTS)
@@ -224,9 +224,9 @@ class MediaRestInput(RestInput):
                 converted.append(entry)
         return {**metadata, ATTACHMENTS: converted}
 
-    async def _store_data_entry(self, entry: Dict[str, Any], charge: Callable[[int], None]) -> Dict[str, str]:
+    async def _store_data_entry(self, entry: Dict[str, Any], charge: Callable[[int], Awaitable[None]]) -> Dict[str, str]:
         """Decodes one ``data`` reference and saves it (in a worker thread); raises UploadError."""
-        charge(len(entry["data"]) * 3 // 4)
+        await charge(len(entry["data"]) * 3 // 4)
         return await asyncio.to_thread(self._save_data_entry, entry)
 
     def _save_data_entry(self, entry: Dict[str, Any]) -> Dict[str, str]:
@@ -302,10 +302,10 @@ class MediaRestInput(RestInput):
         key = self.quota_key(request, sender)
         uploads = len(parsed.files) + sum(1 for e in entries if _is_inline_data(e))
         if uploads:
-            self.quota.admit(key, uploads)
+            await self.quota.admitted(key, uploads)
 
-        def charge(size: int) -> None:
-            self.quota.charge(key, size)
+        async def charge(size: int) -> None:
+            await self.quota.charged(key, size)
 
         stored = await self.store_inline_data({ATTACHMENTS: entries}, charge) if entries else {}
         metadata = {**{k: v for k, v in metadata.items() if k != ATTACHMENTS}, **stored}

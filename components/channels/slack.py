@@ -311,12 +311,12 @@ class SlackMediaInput(SlackInput):
         url = file.get("url_private_download") or file.get("url_private")
         if not isinstance(url, str) or not url:
             raise errors.make_error(errors.NOT_FOUND, source, kind)
-        self.quota.admit(uploader)  # before the download: a refused file costs no bandwidth
+        await self.quota.admitted(uploader)  # before the download: a refused file costs no bandwidth
         try:
             data = await self.download(url, limit, source, kind)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise errors.make_error(errors.UNREACHABLE, source, kind) from exc
-        self.quota.charge(uploader, len(data))
+        await self.quota.charged(uploader, len(data))
         return await asyncio.to_thread(
             self.media_store.save, data, kind, file.get("mimetype"), file.get("name")
         )

@@ -8,7 +8,7 @@ server buffer Sanic's 100 MB default). Multipart parsing is Sanic's own.
 import asyncio
 import json
 import logging
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from sanic import Blueprint, response
 from sanic.exceptions import PayloadTooLarge
@@ -130,7 +130,7 @@ async def store_files(
     store: MediaStore,
     files: List[File],
     declared_kind: Optional[str] = None,
-    charge: Optional[Callable[[int], None]] = None,
+    charge: Optional[Callable[[int], Awaitable[None]]] = None,
 ) -> List[Dict[str, str]]:
     """Saves each uploaded file (checks run in a worker thread); raises UploadError on the first
     refused file, naming it, so nothing half-accepted reaches the assistant. ``charge(size)``
@@ -138,7 +138,7 @@ async def store_files(
     references: List[Dict[str, str]] = []
     for upload in files:
         if charge is not None:
-            charge(len(upload.body or b""))
+            await charge(len(upload.body or b""))
         try:
             reference = await asyncio.to_thread(
                 store.save, upload.body, declared_kind, _claimed_mime(upload.type), upload.name

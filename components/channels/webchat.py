@@ -284,14 +284,14 @@ class WebChatInput(SocketIOInput):
         self.text_limit.check(text)
         cleaned = await asyncio.to_thread(self.clean_metadata, metadata)  # may fetch shared media
         if uris:
-            self.quota.admit(session_id, len(uris))
+            await self.quota.admitted(session_id, len(uris))
             stored = [await self._store_data_uri(uri, session_id) for uri in uris]
             cleaned[ATTACHMENTS] = list(cleaned.get(ATTACHMENTS) or []) + stored
         return text, cleaned
 
     async def _store_data_uri(self, uri: str, session_id: Text) -> Dict[str, str]:
         """One ``data:`` URI from the text saved as an upload of the session."""
-        self.quota.charge(session_id, len(uri) * 3 // 4)
+        await self.quota.charged(session_id, len(uri) * 3 // 4)
 
         def save() -> Dict[str, str]:
             try:
@@ -429,14 +429,14 @@ class WebChatInput(SocketIOInput):
         if not self.signer.verify(session_id, owner):
             return UploadError.refusal(refusals.INVALID_SESSION).as_response()
         try:
-            self.quota.admit(session_id)  # before reading the body
+            await self.quota.admitted(session_id)  # before reading the body
             fields, files = await read_multipart(request, self.media_store)
             uploads = files.getlist("file") or []
             if len(uploads) != 1:
                 raise UploadError.bad_request("Send exactly one file in the 'file' field.")
             declared = fields.get("type") or None
             (reference,) = await store_files(
-                self.media_store, uploads, declared, lambda size: self.quota.charge(session_id, size)
+                self.media_store, uploads, declared, lambda size: self.quota.charged(session_id, size)
             )
         except UploadError as error:
             logger.info("Web chat upload refused: %s", error)
