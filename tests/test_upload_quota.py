@@ -120,3 +120,6 @@ def test_the_environment_chooses_where_counters_live(redis_url: str, monkeypatch
     monkeypatch.setenv(REDIS_URL_ENV, redis_url)
     shared = UploadQuota.from_config({"upload_max_files": 2})
     assert isinstance(shared, RedisUploadQuota) and shared.max_files == 2
+    monkeypatch.setenv(REDIS_URL_ENV, "redis-at-port-6379")
+    with pytest.raises(ValueError, match="UPLOAD_QUOTA_REDIS_URL='redis-at-port-6379' is not a Redis URL"):
+        UploadQuota.from_config({})

@@ -141,7 +141,10 @@ class RedisUploadQuota(UploadQuota):
         super().__init__(max_files, max_bytes, window_s)
         import redis
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
+        try:
+            self._redis = redis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
+        except ValueError as e:  # a malformed URL: refuse to start, naming the setting
+            raise ValueError(f"{REDIS_URL_ENV}={url!r} is not a Redis URL such as redis://redis:6379/3: {e}") from None
         self._script = self._redis.register_script(_WINDOW_SCRIPT)
 
     def _run(self, key: str, amount: int, charge: bool) -> int:
