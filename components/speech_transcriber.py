@@ -67,6 +67,11 @@ logger = logging.getLogger(__name__)
 
 TEXT_MODES = ("append", "replace", "keep")
 BACKENDS = ("faster_whisper", "speechbrain")
+# CTranslate2's compute types on the CPU.
+COMPUTE_TYPES = ("int8", "int8_float32", "float32")
+# The faster-whisper settings a `language_models` entry may set for its own recogniser (the
+# component's top-level values otherwise): how it decodes, not where its threads come from.
+RECOGNISER_OPTIONS = ("compute_type", "beam_size", "short_window")
 
 
 # Single digits, as numerals or English words, separated by spaces, commas or hyphens: "1, 2, 3, 4, 5"
@@ -121,8 +126,31 @@ def whisper_folder(spec: str) -> Path:
     return Path(spec).expanduser()
 
 
+def language_model_spec(entry: Any) -> Dict[str, Any]:
+    """A `language_models` entry as {model, and any of RECOGNISER_OPTIONS}: ``base`` is short for
+    ``{model: base}``."""
+    return {"model": entry} if isinstance(entry, str) else dict(entry)
+
+
+def validate_recogniser_options(options: Dict[str, Any], where: str) -> None:
+    """`compute_type`, `beam_size` and `short_window`, wherever they are set."""
+    if "compute_type" in options and options["compute_type"] not in COMPUTE_TYPES:
+        raise InvalidConfigException(
+            f"SpeechTranscriber: {where}compute_type must be one of {', '.join(COMPUTE_TYPES)}, "
+            f"got {options['compute_type']!r}."
+        )
+    beam = options.get("beam_size", 1)
+    if isinstance(beam, bool) or not isinstance(beam, int) or beam < 1:
+        raise InvalidConfigException(f"SpeechTranscriber: {where}beam_size must be a whole number >= 1, got {beam!r}.")
+    if "short_window" in options and not isinstance(options["short_window"], bool):
+        raise InvalidConfigException(
+            f"SpeechTranscriber: {where}short_window must be true or false, got {options['short_window']!r}."
+        )
+
+
 def validate_language_models(models: Any, backend: str) -> None:
-    """`language_models`: a mapping of language codes to packaged names or Whisper folders."""
+    """`language_models`: language codes mapped to a packaged name or Whisper folder, or to
+    {model, and any of RECOGNISER_OPTIONS}."""
     if not models:
         return
     if backend != "faster_whisper":
@@ -131,15 +159,25 @@ def validate_language_models(models: Any, backend: str) -> None:
         raise InvalidConfigException(
             f"SpeechTranscriber: language_models must map language codes to models, e.g. {{zh: base}}, got {models!r}."
         )
-    for language, spec in models.items():
+    for language, entry in models.items():
         if not isinstance(language, str) or primary_language(language) != language:
             raise InvalidConfigException(
                 f"SpeechTranscriber: language_models key {language!r} is not a lower-case language code such as 'zh'."
             )
+        if isinstance(entry, dict):
+            unknown = sorted(set(entry) - {"model", *RECOGNISER_OPTIONS}, key=str)
+            if unknown:
+                raise InvalidConfigException(
+                    f"SpeechTranscriber: language_models[{language!r}] has unknown keys {unknown}; it takes "
+                    f"`model` and any of {', '.join(RECOGNISER_OPTIONS)}."
+                )
+            validate_recogniser_options(entry, f"language_models[{language!r}].")
+        spec = language_model_spec(entry).get("model") if isinstance(entry, (str, dict)) else entry
         if not isinstance(spec, str) or not spec:
             raise InvalidConfigException(
                 f"SpeechTranscriber: language_models[{language!r}] must be a packaged model name "
-                f"({', '.join(PACKAGED_MODELS)}) or a local CTranslate2 Whisper folder, got {spec!r}."
+                f"({', '.join(PACKAGED_MODELS)}), a local CTranslate2 Whisper folder, or {{model: ..., "
+                f"{': ..., '.join(RECOGNISER_OPTIONS)}: ...}}, got {entry!r}."
             )
         try:
             if spec == "base":
@@ -172,16 +210,20 @@ class SpeechTranscriber(GraphComponent):
             "packaged_model": "tiny.en",
             # Chinese transcripts in Simplified characters (Whisper sometimes writes Traditional).
             "simplified_chinese": True,
-            # faster_whisper: CTranslate2 compute type on the CPU ("int8", "int8_float32", "float32").
-            "compute_type": "int8",
-            # faster_whisper: beam width. 1 = greedy: on validation speech (flite, Banking77 train)
-            # 5.7 % WER against 5.4 % for 5, at two thirds of its CPU.
-            "beam_size": 1,
-            # faster_whisper: encode a message under 15 s as its speech plus 15 s of silence instead
-            # of Whisper's 30 s window: half the CPU; accuracy within noise on validation speech,
-            # 0.8 WER / 1.3 CER points worse on the benchmarks' test sentences
-            # (components/audio/short_window.py). false = always the 30 s window.
-            "short_window": True,
+            # faster_whisper: CTranslate2 compute type on the CPU ("int8", "int8_float32", "float32"),
+            # beam width (1 = greedy) and window: `short_window: true` encodes a message under 15 s
+            # as its speech plus 15 s of silence instead of Whisper's 30 s window, half the encoder
+            # (components/audio/short_window.py). Chosen for tiny.en on validation speech (flite,
+            # 300 Banking77 validation sentences, bench/speech.py --split dev; WER / real-time
+            # factor p50 on 2 cores): float32, beam 5, 30 s window 3.99 % / 0.12, the most accurate
+            # of the eight combinations of {int8, float32} x {1, 5} x {short, 30 s}; the same in
+            # int8 4.13 %, on the short window 4.44 %; greedy int8 on the short window (the earlier
+            # default) 5.57 % / 0.04, a third of the CPU. A `language_models` entry
+            # may set its own (the reference config keeps Whisper base for Mandarin at int8,
+            # greedy, short window: the setting its benchmark rows measure).
+            "compute_type": "float32",
+            "beam_size": 5,
+            "short_window": False,
             # faster_whisper: text that primes the recogniser with your domain's words. Short
             # natural sentences work best (Whisper copies a word list's commas);
             # `python -m components.audio.prompt data/nlu.yml` builds one. None = no prompt.
@@ -198,7 +240,9 @@ class SpeechTranscriber(GraphComponent):
             # is known (the channels' `language` metadata hint: the conversation's language slot,
             # else the page language; for training examples, the written text's language):
             # language code -> packaged model name ("base") or a local CTranslate2 folder, e.g.
-            # {zh: base}. Anything else, and messages of unknown language, go to the model above.
+            # {zh: base}, or {model: ..., and any of compute_type, beam_size, short_window} for
+            # settings of its own (the top-level ones otherwise). Anything else, and messages of
+            # unknown language, go to the model above.
             # Such a model first reads which configured language Whisper hears (no extra encoder
             # pass): an English clip in a Chinese conversation goes to the English model.
             "language_models": {},
@@ -206,9 +250,10 @@ class SpeechTranscriber(GraphComponent):
             # confidence is below this is checked by a `language_models` recogniser, and a clip it
             # hears in that language is transcribed by it (a Mandarin voice message in an English
             # conversation; English-only tiny.en cannot say it heard Chinese). On validation speech
-            # tiny.en scored Mandarin at most 0.53 and English at least 0.53 (5th percentile 0.55):
-            # bench/spoken_language.py. None = never check.
-            "language_check_below": 0.55,
+            # (seed 1, 40 clips per language) tiny.en with the defaults above scored Mandarin at
+            # most 0.550 and English 0.671 at its 5th percentile: the threshold sits between them
+            # (bench/spoken_language.py). None = never check.
+            "language_check_below": 0.6,
             # CPU threads for ASR (CTranslate2 threads; torch threads for speechbrain).
             "cpu_threads": 2,
             # How a transcript combines with typed text: "append", "replace" or "keep".
@@ -262,8 +307,9 @@ class SpeechTranscriber(GraphComponent):
             return hash_paths([config.get("source")])
         try:
             folders = [whisper_folder(config.get("model_path") or config["packaged_model"])]
-            folders += [whisper_folder(spec) for _, spec in sorted((config.get("language_models") or {}).items())]
-        except (RuntimeError, OSError, TypeError, AttributeError):
+            folders += [whisper_folder(language_model_spec(entry)["model"])
+                        for _, entry in sorted((config.get("language_models") or {}).items())]
+        except (RuntimeError, OSError, TypeError, AttributeError, KeyError, ValueError):
             return None  # validate_config reports the missing model with its message
         return hash_paths([str(folder) for folder in folders])
 
@@ -298,10 +344,7 @@ class SpeechTranscriber(GraphComponent):
                 raise InvalidConfigException(
                     f"SpeechTranscriber: model_path '{path}' is not a CTranslate2 Whisper folder (no model.bin)."
                 )
-            if not isinstance(config["short_window"], bool):
-                raise InvalidConfigException(
-                    f"SpeechTranscriber: short_window must be true or false, got {config['short_window']!r}."
-                )
+            validate_recogniser_options({k: config[k] for k in RECOGNISER_OPTIONS}, "")
             prompt = config.get("initial_prompt")
             if prompt is not None and not isinstance(prompt, str):
                 raise InvalidConfigException(
@@ -360,30 +403,32 @@ class SpeechTranscriber(GraphComponent):
                         )
         return self._backend
 
-    def _whisper_options(self) -> Dict[Text, Any]:
-        """The faster-whisper settings every recogniser of this component shares."""
-        c = self._config
+    def _whisper_options(self, overrides: Optional[Dict[str, Any]] = None) -> Dict[Text, Any]:
+        """The faster-whisper settings of the main recogniser, with a `language_models` entry's
+        own RECOGNISER_OPTIONS in place of the top-level ones."""
+        c = {**self._config, **{k: v for k, v in (overrides or {}).items() if k in RECOGNISER_OPTIONS}}
         return {
             "compute_type": c["compute_type"],
-            "cpu_threads": int(c["cpu_threads"]),
+            "cpu_threads": int(self._config["cpu_threads"]),
             "beam_size": int(c["beam_size"]),
             "short_window": c["short_window"],
         }
 
     def backend_for(self, language: Optional[str]) -> ASRBackend:
         """The recogniser configured for ``language`` in `language_models`, else the main one."""
-        spec = (self._config.get("language_models") or {}).get(language) if language else None
-        if spec is None:
+        entry = (self._config.get("language_models") or {}).get(language) if language else None
+        if entry is None:
             return self.backend
         if language not in self._language_backends:
+            spec = language_model_spec(entry)
             with self._backend_lock:
                 if language not in self._language_backends:
                     self._language_backends[language] = get_backend(
                         "faster_whisper",
-                        model_path=str(whisper_folder(spec)),
+                        model_path=str(whisper_folder(spec["model"])),
                         language=language,
                         initial_prompt=None,  # the prompt is written for the main model's language
-                        **self._whisper_options(),
+                        **self._whisper_options(spec),
                     )
         return self._language_backends[language]
 

@@ -1,9 +1,13 @@
 """The character error rate bench/speech.py --language zh reports: what counts as the same
 character, so that the Mandarin recogniser is scored on what it heard, not on how it wrote it."""
 
+from pathlib import Path
+
 import pytest
 
 from bench.speech import cer, char_errors, normalise_chinese
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("written, normalised", [
@@ -43,8 +47,24 @@ def test_references_and_hypotheses_must_pair_up() -> None:
         cer(["你好", "再见"], ["你好"])
 
 
-def test_only_the_chinese_run_reads_a_dev_split() -> None:
-    from bench.speech import parse_args
+def test_the_speech_bench_measures_the_recognisers_the_assistant_runs() -> None:
+    """Without flags, bench/speech.py decodes as config.yml's SpeechTranscriber does: English with
+    the main recogniser's settings, Mandarin with its `language_models` entry's; flags override."""
+    import yaml
 
+    from bench.speech import parse_args, reference_recogniser
+    from components.speech_transcriber import SpeechTranscriber, language_model_spec
+
+    pipeline = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))["pipeline"]
+    entry = next(c for c in pipeline if c["name"].endswith("SpeechTranscriber"))
+    config = {**SpeechTranscriber.get_default_config(), **entry}
+    zh = language_model_spec(config["language_models"]["zh"])
+    assert reference_recogniser("zh") == {k: zh.get(k, config[k]) for k in ("compute_type", "beam_size", "short_window")}
+    args = parse_args(["--language", "en", "--split", "dev"])
+    assert (args.compute_type, args.beam_size, args.short_window) == (
+        config["compute_type"], config["beam_size"], config["short_window"])
+    args = parse_args(["--beam-size", "2", "--compute-type", "int8", "--short-window"])
+    assert (args.compute_type, args.beam_size, args.short_window) == ("int8", 2, True)
+    assert parse_args(["--full-window"]).short_window is False
     with pytest.raises(SystemExit):
-        parse_args(["--language", "en", "--split", "dev"])
+        parse_args(["--full-window", "--short-window"])

@@ -79,11 +79,23 @@ def test_mandarin_speech_is_transcribed_in_simplified_characters(
 
 @pytest.fixture(scope="module")
 def bilingual_transcriber(mandarin_transcriber: SpeechTranscriber) -> SpeechTranscriber:
-    """The reference assistant's setting: tiny.en for English, Whisper base for Mandarin."""
-    config = {**SpeechTranscriber.get_default_config(), "language_models": {"zh": "base"},
-              "cache_inference": False}
+    """The reference assistant's setting (config.yml): tiny.en for English, Whisper base for Mandarin."""
+    from bench.speech import reference_transcriber_config
+
+    config = {**reference_transcriber_config(), "cache_inference": False}
     SpeechTranscriber.validate_config(config)
     return SpeechTranscriber(config, "asr")
+
+
+def test_a_language_model_decodes_with_its_own_settings(bilingual_transcriber: SpeechTranscriber) -> None:
+    """config.yml keeps Mandarin greedy in int8 on the short window while English takes the
+    component's defaults (float32, beam 5, 30 s window): each recogniser is built as its entry says."""
+    defaults = SpeechTranscriber.get_default_config()
+    english, mandarin = bilingual_transcriber.backend, bilingual_transcriber.backend_for("zh")
+    assert (english.beam_size, english.short_window) == (defaults["beam_size"], defaults["short_window"])
+    assert f":{defaults['compute_type']}:beam{defaults['beam_size']}:en" in english.backend_id
+    assert (mandarin.beam_size, mandarin.short_window) == (1, True)
+    assert ":int8:beam1:zh" in mandarin.backend_id
 
 
 def _voice_message(clip: str, metadata: dict) -> Message:
@@ -164,9 +176,18 @@ def test_language_models_are_checked_at_train_time() -> None:
     from rasa.shared.exceptions import InvalidConfigException
 
     for bad, word in (({"zh": "large-v3"}, "neither"), ({"ZH-cn": "base"}, "language code"),
-                      (["base"], "must map"), ({"zh": 3}, "packaged model name")):
+                      (["base"], "must map"), ({"zh": 3}, "packaged model name"),
+                      ({"zh": {"beam_size": 1}}, "packaged model name"),
+                      ({"zh": {"model": "base", "temperature": 0}}, "unknown keys"),
+                      ({"zh": {"model": "base", "compute_type": "int4"}}, r"language_models\['zh'\]\.compute_type"),
+                      ({"zh": {"model": "base", "beam_size": 0}}, r"language_models\['zh'\]\.beam_size"),
+                      ({"zh": {"model": "base", "short_window": "yes"}}, "short_window must be true or false")):
         config = {**SpeechTranscriber.get_default_config(), "language_models": bad}
         with pytest.raises(InvalidConfigException, match=word):
+            SpeechTranscriber.validate_config(config)
+    for key, bad in (("compute_type", "fp16"), ("beam_size", 2.5), ("beam_size", True), ("short_window", 1)):
+        config = {**SpeechTranscriber.get_default_config(), key: bad}
+        with pytest.raises(InvalidConfigException, match=f"SpeechTranscriber: {key} must"):
             SpeechTranscriber.validate_config(config)
     for bad in (1.5, -0.1, "0.5", True):
         config = {**SpeechTranscriber.get_default_config(), "language_check_below": bad}
