@@ -131,37 +131,66 @@ def candidate_config(name: str, config: Path, candidate: rule.Candidate, diet_ep
     return cfg, epochs
 
 
+def _read_spoken(path: Path, dataset: str, split: str, what: str) -> Dict:
+    """A ``bench/speech.py --transcripts`` file of ``dataset``'s ``split``, its shape checked."""
+    spoken = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(spoken, dict) or not isinstance(spoken.get("rows"), list):
+        raise ValueError(f"{path}: not a spoken {what} file (bench/speech.py --transcripts writes one)")
+    if spoken.get("dataset") != dataset or spoken.get("split") != split:
+        raise ValueError(f"{path}: spoken {what} of {spoken.get('dataset')!r} split {spoken.get('split')!r}, "
+                         f"not {dataset!r} {split}")
+    return spoken
+
+
 def read_spoken_validation(path: Path, dataset: str, dev: Development) -> Dict:
     """The ``bench/speech.py --split dev --transcripts`` file, checked: the same dataset, and every
     row a validation sentence with its label (``rule.check_spoken_validation``)."""
-    spoken = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(spoken, dict) or not isinstance(spoken.get("rows"), list):
-        raise ValueError(f"{path}: not a spoken validation file (bench/speech.py --transcripts writes one)")
-    if spoken.get("dataset") != dataset or spoken.get("split") != "dev":
-        raise ValueError(f"{path}: spoken validation of {spoken.get('dataset')!r} split {spoken.get('split')!r}, "
-                         f"not {dataset!r} dev")
+    spoken = _read_spoken(path, dataset, "dev", "validation")
     spoken["rows"] = rule.check_spoken_validation(spoken["rows"], dev.validation_examples)
     return spoken
 
 
+def read_spoken_training(path: Path, dataset: str, dev: Development) -> Dict:
+    """The ``bench/speech.py --split train --transcripts`` file, checked: the same dataset, and
+    every row a sentence the systems train on, with its label (``rule.check_spoken_training``)."""
+    spoken = _read_spoken(path, dataset, "train", "training")
+    spoken["rows"] = rule.check_spoken_training(spoken["rows"], dev.train_examples)
+    return spoken
+
+
+def spoken_training_examples(rows: Sequence[Dict]) -> List[Example]:
+    """The transcripts as training examples with their sentences' labels. A transcript that is the
+    sentence itself adds nothing new, and an empty one (nothing heard) teaches nothing: both are
+    left out."""
+    examples = []
+    for row in rows:
+        heard = " ".join(row["transcript"].split())
+        if heard and heard != " ".join(row["text"].split()):
+            examples.append(Example(heard, row["label"]))
+    return examples
+
+
 def select_system(name: str, dev: Development, train_yaml: Path, work: Path, diet_epochs: int,
-                  spoken: Optional[Dict] = None) -> Tuple[rule.Selection, Dict]:
+                  spoken: Optional[Dict] = None, spoken_train_yaml: Optional[Path] = None) -> Tuple[rule.Selection, Dict]:
     """Trains each declared candidate, scores it on validation (typed, and the spoken
-    transcripts when given) and applies the rule."""
+    transcripts when given) and applies the rule. Candidates declared with spoken training
+    sentences train on ``spoken_train_yaml`` (the training examples and their transcripts)."""
     validation = dev.validation_examples
     truth = [e.intent for e in validation]
     spoken_rows = spoken["rows"] if spoken else []
     spoken_examples = [Example(r["transcript"], r["label"]) for r in spoken_rows]
     scored, models, configs, val_parses = [], {}, {}, {}
-    grid = rule.candidates(name)
+    grid = rule.candidates(name, spoken_train=spoken_train_yaml is not None)
     for candidate in grid:
         label = name if len(grid) == 1 else f"{name}__{candidate.name}"
         cfg, epochs = candidate_config(name, SYSTEMS[name], candidate, diet_epochs)
         config_path = work / f"{label}.yml"
         config_path.write_text(yaml.safe_dump(cfg))
-        print(f"[{label}] training on {len(dev.train)} examples ...", flush=True)
+        data = spoken_train_yaml if candidate.spoken_train else train_yaml
+        print(f"[{label}] training on {len(dev.train)} examples{' and their transcripts' if candidate.spoken_train else ''} ...",
+              flush=True)
         started = time.perf_counter()
-        models[candidate.name] = train_nlu_model(config_path, train_yaml, work / "models", label)
+        models[candidate.name] = train_nlu_model(config_path, data, work / "models", label)
         seconds = time.perf_counter() - started
         parsed, _, _ = parse_model(models[candidate.name], validation + spoken_examples)
         parsed, heard = parsed[:len(validation)], parsed[len(validation):]
@@ -178,7 +207,8 @@ def select_system(name: str, dev: Development, train_yaml: Path, work: Path, die
         chosen_parses = val_parses[chosen]
         threshold = rule.choose_threshold([p.confidence for p in chosen_parses],
                                           [p.intent or "" for p in chosen_parses], truth, OOS)
-    selection = rule.select(name, scored, dev.validation_source, [i for i, _ in dev.validation], models, threshold)
+    selection = rule.select(name, scored, dev.validation_source, [i for i, _ in dev.validation], models, threshold,
+                            rule.left_out(name, spoken_train=spoken_train_yaml is not None))
     cfg, epochs = configs[chosen]
     chosen_scored = selection.chosen
     result: Dict = {"config": cfg["pipeline"], "train_seconds": round(chosen_scored.train_seconds, 1),
@@ -264,6 +294,9 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("--spoken-validation", type=Path,
                         help="validation sentences spoken and transcribed (bench/speech.py --split dev --transcripts); "
                              "each transcript counts in the selection rule as one more validation example")
+    parser.add_argument("--spoken-train", type=Path,
+                        help="training sentences spoken and transcribed (bench/speech.py --split train --transcripts): "
+                             "the grid's spoken_train candidates train on these transcripts as well")
     args = parser.parse_args(argv)
     quiet_logs()
 
@@ -273,6 +306,7 @@ def main(argv: List[str] = None) -> int:
         parser.error(f"unknown systems {unknown}; known: {', '.join(SYSTEMS)}")
     dev = development(args.dataset, args.data_dir, args.fraction)
     spoken = read_spoken_validation(args.spoken_validation, args.dataset, dev) if args.spoken_validation else None
+    spoken_train = read_spoken_training(args.spoken_train, args.dataset, dev) if args.spoken_train else None
     report: Dict = {
         "dataset": args.dataset,
         "fraction": args.fraction,
@@ -282,6 +316,9 @@ def main(argv: List[str] = None) -> int:
         **({"spoken_validation": {"file": str(args.spoken_validation), "examples": len(spoken["rows"]),
                                   "voice": spoken.get("voice"), "backend": spoken.get("backend"),
                                   "cer": spoken.get("cer")}} if spoken else {}),
+        **({"spoken_train": {"file": str(args.spoken_train), "examples": len(spoken_training_examples(spoken_train["rows"])),
+                             "voice": spoken_train.get("voice"), "backend": spoken_train.get("backend"),
+                             "cer": spoken_train.get("cer")}} if spoken_train else {}),
         # Latency is shared-machine latency: the load average says how shared.
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
@@ -292,8 +329,11 @@ def main(argv: List[str] = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-intent-") as tmp:
         work = Path(tmp)
         train_yaml = write_nlu_yaml(dev.train_examples, work / "train.yml")
+        spoken_train_yaml = write_nlu_yaml(dev.train_examples + spoken_training_examples(spoken_train["rows"]),
+                                           work / "train_spoken.yml") if spoken_train else None
         for name in systems:  # selection: validation only
-            selections[name], results[name] = select_system(name, dev, train_yaml, work, args.diet_epochs, spoken)
+            selections[name], results[name] = select_system(name, dev, train_yaml, work, args.diet_epochs, spoken,
+                                                            spoken_train_yaml)
         test = load_test(args.dataset, args.data_dir, selections.values(), args.fraction)
         report["test_examples"] = len(test)
         report["machine"]["load_average_after_selection"] = [round(x, 2) for x in os.getloadavg()]

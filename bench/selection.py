@@ -36,11 +36,23 @@ VALIDATION = "validation"
 
 @dataclass(frozen=True)
 class Candidate:
-    """One setting of a system: classifier config overrides and its cost (training epochs)."""
+    """One setting of a system: classifier config overrides, its cost (training epochs), and
+    whether it also trains on transcripts of its training sentences (what the recogniser heard
+    when they were spoken: the classifier learns its mistakes, e.g. Mandarin homophones)."""
 
     name: str
     overrides: Mapping[str, Any] = field(default_factory=dict)
     cost: int = 0
+    spoken_train: bool = False
+
+
+SPOKEN_TRAIN_SUFFIX = "+spoken_train"
+
+
+def with_spoken_training(grid: Sequence[Candidate]) -> List[Candidate]:
+    """``grid`` followed by each of its candidates trained on the spoken training sentences too."""
+    return list(grid) + [Candidate(c.name + SPOKEN_TRAIN_SUFFIX, c.overrides, c.cost, spoken_train=True)
+                         for c in grid]
 
 
 # Per system, the settings compared on validation (each candidate costs one training run: ~7 min
@@ -51,7 +63,8 @@ class Candidate:
 GRIDS: Dict[str, List[Candidate]] = {
     # SMP2017 is small (2,299 training queries): whether the sparse word/char counts and the
     # attention layer help or overfit is a validation question, and each candidate trains in ~1 min.
-    "fusion_zh": [
+    # Each setting is declared with and without the spoken training sentences (with_spoken_training).
+    "fusion_zh": with_spoken_training([
         Candidate("as_configured", {}, cost=1),
         Candidate("sentence_only", {"sparse_origins": []}, cost=1),
         Candidate("concat", {"fusion": "concat"}, cost=1),
@@ -62,7 +75,7 @@ GRIDS: Dict[str, List[Candidate]] = {
         Candidate("lex_pinyin_concat", {"sparse_origins": ["lexical_words", "lexical_chars", "pinyin"],
                                         "fusion": "concat"}, cost=1),
         Candidate("pinyin_concat", {"sparse_origins": ["pinyin"], "fusion": "concat"}, cost=1),
-    ],
+    ]),
     "fusion_finetuned": [
         Candidate("concat", {"fusion": "concat", "fine_tune_epochs": 3}, cost=3),
         Candidate("attention", {"fusion": "attention", "fine_tune_epochs": 3}, cost=3),
@@ -78,17 +91,24 @@ FIXED_A_PRIORI: Dict[str, str] = {
                 "--diet-epochs (a compute budget, not tuned); no grid",
     "fusion": "component defaults (MultimodalFusionClassifier.get_default_config) as written in "
               "bench/configs/fusion.yml; no grid",
-    "fusion_zh": "every setting but the grid's (sparse_origins, fusion) from bench/configs/fusion_zh.yml and "
-                 "the component defaults",
+    "fusion_zh": "every setting but the grid's (sparse_origins, fusion, spoken training sentences) from "
+                 "bench/configs/fusion_zh.yml and the component defaults",
     "fusion_finetuned": "every setting but the grid's (fusion) from bench/configs/fusion_finetuned.yml and "
                         "the component defaults; fine_tune_epochs 3 (the component default) with the best "
                         "epoch kept on the classifier's own hold-out of its training examples",
 }
 
 
-def candidates(system: str) -> List[Candidate]:
-    """The declared grid of ``system``, or its single as-configured candidate."""
-    return list(GRIDS.get(system, [AS_CONFIGURED]))
+def candidates(system: str, spoken_train: bool = False) -> List[Candidate]:
+    """The declared grid of ``system``, or its single as-configured candidate; the candidates that
+    train on spoken training sentences only when ``spoken_train`` (the file was given)."""
+    return [c for c in GRIDS.get(system, [AS_CONFIGURED]) if spoken_train or not c.spoken_train]
+
+
+def left_out(system: str, spoken_train: bool) -> List[str]:
+    """Declared candidates of ``system`` that ``candidates`` leaves out, for the record."""
+    kept = {c.name for c in candidates(system, spoken_train)}
+    return [c.name for c in GRIDS.get(system, []) if c.name not in kept]
 
 
 @dataclass(frozen=True)
@@ -154,6 +174,7 @@ class Selection:
     validation_ids: Tuple[str, ...]
     model: Any = None  # path of the chosen candidate's trained model
     threshold: Optional[float] = None
+    left_out: Tuple[str, ...] = ()  # declared candidates not trained (no --spoken-train file)
 
     def record(self) -> Dict[str, Any]:
         """The report's account of which split chose what."""
@@ -165,6 +186,7 @@ class Selection:
             "validation_ids_sha256": ids_digest(self.validation_ids),
             "candidates": [
                 {"name": s.candidate.name, "settings": dict(s.candidate.overrides), "epochs": s.candidate.cost,
+                 "spoken_train": s.candidate.spoken_train,
                  # correct / examples: what the rule compares (typed and spoken); accuracy: typed only
                  "validation_accuracy": round(s.typed_accuracy, 4), "validation_correct": s.correct,
                  "validation_examples": s.total, "train_seconds": round(s.train_seconds, 1),
@@ -177,6 +199,11 @@ class Selection:
                                        if len({repr(s.candidate.overrides.get(k)) for s in self.scored}) > 1},
             "fixed_a_priori": FIXED_A_PRIORI.get(self.system, "bench/configs as written; no grid"),
         }
+        if len({s.candidate.spoken_train for s in self.scored}) > 1:
+            record["selected_on_validation"]["spoken_train"] = self.chosen.candidate.spoken_train
+        if self.left_out:
+            record["left_out"] = {"candidates": list(self.left_out),
+                                  "why": "declared with spoken training sentences, but no --spoken-train file was given"}
         if self.threshold is not None:
             record["threshold"] = {"value": round(self.threshold, 2), "chosen_on": self.chosen_on}
         return record
@@ -184,32 +211,43 @@ class Selection:
 
 def select(system: str, scored: Sequence[Scored], validation_source: Mapping[str, Any],
            validation_ids: Sequence[str], models: Optional[Mapping[str, Any]] = None,
-           threshold: Optional[float] = None) -> Selection:
+           threshold: Optional[float] = None, left_out: Sequence[str] = ()) -> Selection:
     """Applies the rule to validation scores and returns the finished selection."""
     chosen = choose(scored)
     return Selection(system, chosen, tuple(scored), VALIDATION, dict(validation_source),
-                     tuple(validation_ids), (models or {}).get(chosen.candidate.name), threshold)
+                     tuple(validation_ids), (models or {}).get(chosen.candidate.name), threshold, tuple(left_out))
+
+
+def _check_spoken_rows(rows: Sequence[Mapping[str, Any]], examples: Sequence[Any], split: str) -> List[Mapping[str, Any]]:
+    """``rows`` (``{text, label, transcript}``), refused (ValueError) unless each is a sentence of
+    ``examples`` (the ``split`` named in the errors) with its label there."""
+    labels: Dict[str, set] = {}
+    for example in examples:
+        labels.setdefault(example.text, set()).add(example.intent)
+    if not rows:
+        raise ValueError(f"the spoken {split} file has no rows")
+    for row in rows:
+        if not isinstance(row, Mapping):
+            raise ValueError(f"a spoken {split} row is not an object: {str(row)[:40]!r}")
+        text, label, transcript = row.get("text"), row.get("label"), row.get("transcript")
+        if not isinstance(transcript, str):
+            raise ValueError(f"a spoken {split} row has no transcript: {str(text)[:40]!r}")
+        if label not in labels.get(text, ()):
+            raise ValueError(f"spoken {split} row {str(text)[:40]!r} ({label!r}) is not a {split} "
+                             "sentence with that label")
+    return list(rows)
 
 
 def check_spoken_validation(rows: Sequence[Mapping[str, Any]], validation: Sequence[Any]) -> List[Mapping[str, Any]]:
-    """The spoken validation rows (``{text, label, transcript}``), refused (ValueError) unless each
-    is a validation sentence with its validation label: a transcript of any other sentence (a test
-    one above all) would let the test split choose."""
-    labels: Dict[str, set] = {}
-    for example in validation:
-        labels.setdefault(example.text, set()).add(example.intent)
-    if not rows:
-        raise ValueError("the spoken validation file has no rows")
-    for row in rows:
-        if not isinstance(row, Mapping):
-            raise ValueError(f"a spoken validation row is not an object: {str(row)[:40]!r}")
-        text, label, transcript = row.get("text"), row.get("label"), row.get("transcript")
-        if not isinstance(transcript, str):
-            raise ValueError(f"a spoken validation row has no transcript: {str(text)[:40]!r}")
-        if label not in labels.get(text, ()):
-            raise ValueError(f"spoken validation row {str(text)[:40]!r} ({label!r}) is not a validation "
-                             "sentence with that label")
-    return list(rows)
+    """The spoken validation rows, each a validation sentence with its validation label: a
+    transcript of any other sentence (a test one above all) would let the test split choose."""
+    return _check_spoken_rows(rows, validation, "validation")
+
+
+def check_spoken_training(rows: Sequence[Mapping[str, Any]], train: Sequence[Any]) -> List[Mapping[str, Any]]:
+    """The spoken training rows, each a training sentence with its training label: a transcript
+    of a validation or test sentence would put that sentence (as heard) into training."""
+    return _check_spoken_rows(rows, train, "training")
 
 
 def require_validation_selections(selections: Iterable[Selection]) -> List[Selection]:

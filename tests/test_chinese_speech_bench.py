@@ -68,3 +68,7 @@ def test_the_speech_bench_measures_the_recognisers_the_assistant_runs() -> None:
     assert parse_args(["--full-window"]).short_window is False
     with pytest.raises(SystemExit):
         parse_args(["--full-window", "--short-window"])
+    # spoken training sentences are heard as customers are: never with themselves as the prompt
+    assert parse_args(["--language", "en", "--split", "train"]).initial_prompt is None
+    with pytest.raises(SystemExit):
+        parse_args(["--language", "en", "--split", "train", "--prompt-from-train"])
