@@ -158,14 +158,19 @@ def read_spoken_training(path: Path, dataset: str, dev: Development) -> Dict:
     return spoken
 
 
+def _said(text: str) -> str:
+    """The letters and digits of ``text``, lower-cased: what a transcript is compared on."""
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
 def spoken_training_examples(rows: Sequence[Dict]) -> List[Example]:
-    """The transcripts as training examples with their sentences' labels. A transcript that is the
-    sentence itself adds nothing new, and an empty one (nothing heard) teaches nothing: both are
-    left out."""
+    """The transcripts as training examples with their sentences' labels. A transcript that says
+    what its sentence says (punctuation, spacing and case aside) adds nothing new, and an empty
+    one (nothing heard) teaches nothing: both are left out."""
     examples = []
     for row in rows:
         heard = " ".join(row["transcript"].split())
-        if heard and heard != " ".join(row["text"].split()):
+        if _said(heard) and _said(heard) != _said(row["text"]):
             examples.append(Example(heard, row["label"]))
     return examples
 

@@ -195,7 +195,7 @@ def test_transcripts_that_add_nothing_are_not_training_examples() -> None:
     from bench.intent import spoken_training_examples
 
     rows = [{"text": "杭州到上海", "label": "map", "transcript": "杭州道上海"},
-            {"text": "打开音乐", "label": "app", "transcript": " 打开音乐 "},  # heard exactly
+            {"text": "打开音乐。", "label": "app", "transcript": " 打开音乐 "},  # heard exactly, but the stop
             {"text": "你好", "label": "chat", "transcript": "  "}]  # nothing heard
     assert spoken_training_examples(rows) == [Example("杭州道上海", "map")]
 

@@ -88,14 +88,19 @@ def bilingual_transcriber(mandarin_transcriber: SpeechTranscriber) -> SpeechTran
 
 
 def test_a_language_model_decodes_with_its_own_settings(bilingual_transcriber: SpeechTranscriber) -> None:
-    """config.yml keeps Mandarin greedy in int8 on the short window while English takes the
-    component's defaults (float32, beam 5, 30 s window): each recogniser is built as its entry says."""
+    """config.yml gives Mandarin settings of its own (int8 on the short window) while English takes
+    the component's defaults (float32, 30 s window): each recogniser is built as its entry says."""
+    import yaml
+
     defaults = SpeechTranscriber.get_default_config()
+    pipeline = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))["pipeline"]
+    entry = next(c for c in pipeline if c["name"].endswith("SpeechTranscriber"))["language_models"]["zh"]
+    assert (entry["compute_type"], entry["short_window"]) != (defaults["compute_type"], defaults["short_window"])
     english, mandarin = bilingual_transcriber.backend, bilingual_transcriber.backend_for("zh")
     assert (english.beam_size, english.short_window) == (defaults["beam_size"], defaults["short_window"])
     assert f":{defaults['compute_type']}:beam{defaults['beam_size']}:en" in english.backend_id
-    assert (mandarin.beam_size, mandarin.short_window) == (1, True)
-    assert ":int8:beam1:zh" in mandarin.backend_id
+    assert (mandarin.beam_size, mandarin.short_window) == (entry["beam_size"], entry["short_window"])
+    assert f":{entry['compute_type']}:beam{entry['beam_size']}:zh" in mandarin.backend_id
 
 
 def _voice_message(clip: str, metadata: dict) -> Message:
