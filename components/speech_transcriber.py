@@ -218,9 +218,9 @@ class SpeechTranscriber(GraphComponent):
             # factor p50 on 2 cores): float32, beam 5, 30 s window 3.99 % / 0.12, the most accurate
             # of the eight combinations of {int8, float32} x {1, 5} x {short, 30 s}; the same in
             # int8 4.13 %, on the short window 4.44 %; greedy int8 on the short window (the earlier
-            # default) 5.57 % / 0.04, a third of the CPU. A `language_models` entry
-            # may set its own (the reference config keeps Whisper base for Mandarin at int8,
-            # greedy, short window: the setting its benchmark rows measure).
+            # default) 5.57 % / 0.04, a third of the CPU; beam 8 4.07 %, beam 10 4.13 %. A
+            # `language_models` entry may set its own (the reference config gives Whisper base for
+            # Mandarin int8, beam 5, short window: chosen on SMP2017 dev speech, docs/chinese.md).
             "compute_type": "float32",
             "beam_size": 5,
             "short_window": False,
