@@ -212,8 +212,7 @@ def select_system(name: str, dev: Development, train_yaml: Path, work: Path, die
         chosen_parses = val_parses[chosen]
         threshold = rule.choose_threshold([p.confidence for p in chosen_parses],
                                           [p.intent or "" for p in chosen_parses], truth, OOS)
-    selection = rule.select(name, scored, dev.validation_source, [i for i, _ in dev.validation], models, threshold,
-                            rule.left_out(name, spoken_train=spoken_train_yaml is not None))
+    selection = rule.select(name, scored, dev.validation_source, [i for i, _ in dev.validation], models, threshold)
     cfg, epochs = configs[chosen]
     chosen_scored = selection.chosen
     result: Dict = {"config": cfg["pipeline"], "train_seconds": round(chosen_scored.train_seconds, 1),

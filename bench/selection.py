@@ -105,11 +105,6 @@ def candidates(system: str, spoken_train: bool = False) -> List[Candidate]:
     return [c for c in GRIDS.get(system, [AS_CONFIGURED]) if spoken_train or not c.spoken_train]
 
 
-def left_out(system: str, spoken_train: bool) -> List[str]:
-    """Declared candidates of ``system`` that ``candidates`` leaves out, for the record."""
-    kept = {c.name for c in candidates(system, spoken_train)}
-    return [c.name for c in GRIDS.get(system, []) if c.name not in kept]
-
 
 @dataclass(frozen=True)
 class Scored:
@@ -174,7 +169,6 @@ class Selection:
     validation_ids: Tuple[str, ...]
     model: Any = None  # path of the chosen candidate's trained model
     threshold: Optional[float] = None
-    left_out: Tuple[str, ...] = ()  # declared candidates not trained (no --spoken-train file)
 
     def record(self) -> Dict[str, Any]:
         """The report's account of which split chose what."""
@@ -201,8 +195,10 @@ class Selection:
         }
         if len({s.candidate.spoken_train for s in self.scored}) > 1:
             record["selected_on_validation"]["spoken_train"] = self.chosen.candidate.spoken_train
-        if self.left_out:
-            record["left_out"] = {"candidates": list(self.left_out),
+        trained = {s.candidate.name for s in self.scored}
+        left_out = [c.name for c in GRIDS.get(self.system, []) if c.name not in trained]
+        if left_out:  # ``candidates`` leaves out only those with spoken training sentences
+            record["left_out"] = {"candidates": left_out,
                                   "why": "declared with spoken training sentences, but no --spoken-train file was given"}
         if self.threshold is not None:
             record["threshold"] = {"value": round(self.threshold, 2), "chosen_on": self.chosen_on}
@@ -211,11 +207,11 @@ class Selection:
 
 def select(system: str, scored: Sequence[Scored], validation_source: Mapping[str, Any],
            validation_ids: Sequence[str], models: Optional[Mapping[str, Any]] = None,
-           threshold: Optional[float] = None, left_out: Sequence[str] = ()) -> Selection:
+           threshold: Optional[float] = None) -> Selection:
     """Applies the rule to validation scores and returns the finished selection."""
     chosen = choose(scored)
     return Selection(system, chosen, tuple(scored), VALIDATION, dict(validation_source),
-                     tuple(validation_ids), (models or {}).get(chosen.candidate.name), threshold, tuple(left_out))
+                     tuple(validation_ids), (models or {}).get(chosen.candidate.name), threshold)
 
 
 def _check_spoken_rows(rows: Sequence[Mapping[str, Any]], examples: Sequence[Any], split: str) -> List[Mapping[str, Any]]:

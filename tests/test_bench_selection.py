@@ -207,17 +207,18 @@ def test_spoken_training_is_a_grid_dimension_left_out_without_the_file() -> None
     assert {c.name + rule.SPOKEN_TRAIN_SUFFIX for c in declared if not c.spoken_train} == {c.name for c in twins}
     assert not any(c.spoken_train for c in rule.candidates("fusion_zh"))
     assert rule.candidates("fusion_zh", spoken_train=True) == declared
-    assert rule.left_out("fusion_zh", spoken_train=True) == []
     assert rule.candidates("stock_zh", spoken_train=True) == [rule.AS_CONFIGURED]
 
-    typed_only = rule.Scored(declared[0], 1000, 1517)
-    with_heard = rule.Scored(twins[0], 1100, 1517)
-    record = rule.select("fusion_zh", [typed_only, with_heard], {"split": "official dev"}, ["dev:0"]).record()
+    # every declared candidate trained: the better one with the transcripts wins, nothing left out
+    scored = [rule.Scored(c, 1100 if c == twins[0] else 1000, 1517) for c in declared]
+    record = rule.select("fusion_zh", scored, {"split": "official dev"}, ["dev:0"]).record()
     assert record["chosen"] == twins[0].name
-    assert record["selected_on_validation"] == {"spoken_train": True}
-    assert [c["spoken_train"] for c in record["candidates"]] == [False, True]
+    assert record["selected_on_validation"]["spoken_train"] is True
+    assert [c["spoken_train"] for c in record["candidates"]] == [c.spoken_train for c in declared]
     assert "left_out" not in record
 
-    without = rule.select("fusion_zh", [typed_only], {"split": "official dev"}, ["dev:0"],
-                          left_out=rule.left_out("fusion_zh", spoken_train=False)).record()
+    # without the file only the others train, and the record names the ones left out
+    typed = [rule.Scored(c, 1000, 1517) for c in rule.candidates("fusion_zh")]
+    without = rule.select("fusion_zh", typed, {"split": "official dev"}, ["dev:0"]).record()
     assert without["left_out"]["candidates"] == [c.name for c in twins]
+    assert "spoken_train" not in without["selected_on_validation"]
