@@ -311,6 +311,7 @@ def main(argv: List[str] = None) -> int:
     dev = development(args.dataset, args.data_dir, args.fraction)
     spoken = read_spoken_validation(args.spoken_validation, args.dataset, dev) if args.spoken_validation else None
     spoken_train = read_spoken_training(args.spoken_train, args.dataset, dev) if args.spoken_train else None
+    heard_train = spoken_training_examples(spoken_train["rows"]) if spoken_train else []
     report: Dict = {
         "dataset": args.dataset,
         "fraction": args.fraction,
@@ -320,7 +321,7 @@ def main(argv: List[str] = None) -> int:
         **({"spoken_validation": {"file": str(args.spoken_validation), "examples": len(spoken["rows"]),
                                   "voice": spoken.get("voice"), "backend": spoken.get("backend"),
                                   "cer": spoken.get("cer")}} if spoken else {}),
-        **({"spoken_train": {"file": str(args.spoken_train), "examples": len(spoken_training_examples(spoken_train["rows"])),
+        **({"spoken_train": {"file": str(args.spoken_train), "examples": len(heard_train),
                              "voice": spoken_train.get("voice"), "backend": spoken_train.get("backend"),
                              "cer": spoken_train.get("cer")}} if spoken_train else {}),
         # Latency is shared-machine latency: the load average says how shared.
@@ -333,8 +334,8 @@ def main(argv: List[str] = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-intent-") as tmp:
         work = Path(tmp)
         train_yaml = write_nlu_yaml(dev.train_examples, work / "train.yml")
-        spoken_train_yaml = write_nlu_yaml(dev.train_examples + spoken_training_examples(spoken_train["rows"]),
-                                           work / "train_spoken.yml") if spoken_train else None
+        spoken_train_yaml = (write_nlu_yaml(dev.train_examples + heard_train, work / "train_spoken.yml")
+                             if spoken_train else None)
         for name in systems:  # selection: validation only
             selections[name], results[name] = select_system(name, dev, train_yaml, work, args.diet_epochs, spoken,
                                                             spoken_train_yaml)
